@@ -35,6 +35,8 @@ typedef struct qkern_packed_weights qk_packed;
  *   2. calls prepare_act over row ranges [m0, m1) (in parallel for CPU backends) to
  *      quantise activations into scratch (a no-op for QKERN_ACT_FLOAT if it wishes),
  *   3. calls compute over tiles [m0, m1) × [n0, n1) (in parallel), n0 a multiple of n_step.
+ *      m0 is a multiple of m_step. How the range is split never depends on the thread count.
+ *      act_scratch_bytes returns SIZE_MAX if the size overflows.
  * A threaded == 0 backend (OpenCL) gets each call once over the whole range. */
 typedef struct qk_matmul_ops {
     qkern_status (*pack)(void *state, const qkern_qtensor *w, const qkern_matmul_options *opts, qk_packed *p);
@@ -45,6 +47,23 @@ typedef struct qk_matmul_ops {
                             int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy);
     int64_t m_step, n_step;       /* the tile geometry work is split along */
 } qk_matmul_ops;
+
+/* QKERN_ACT_LLM_INT8: which activation columns are outliers is decided over the whole
+ * M×K call, before any row is quantised, so every backend (and every thread) sees one
+ * mask. The front end writes this header at the start of scratch before prepare_act;
+ * a backend's act_scratch_bytes must include qk_llm_int8_header_bytes(k) and put its
+ * own data after it. mask[k] = 1: column k is an outlier (|x[m][k]| > threshold for some m). */
+typedef struct qk_llm_int8_header {
+    int64_t k;
+    int64_t n_outliers;
+    /* uint8_t mask[k] follows */
+} qk_llm_int8_header;
+static inline size_t qk_llm_int8_header_bytes(int64_t k) {
+    return (sizeof(qk_llm_int8_header) + (size_t)k + 63u) & ~(size_t)63u;
+}
+static inline const uint8_t *qk_llm_int8_mask(const void *scratch) {
+    return (const uint8_t *)scratch + sizeof(qk_llm_int8_header);
+}
 
 typedef struct qk_backend {
     const char *name;   /* "scalar", "x86", "neon", "opencl" */
