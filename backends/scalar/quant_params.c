@@ -1,0 +1,32 @@
+/* Per-tensor quantisation parameters (QKERN_GROUP_TENSOR): the one reduction over the
+ * whole tensor that must finish before any row kernel runs. The rules are the formats'
+ * own (kernels/format_int.h for I8_ASYM, kernels/format_fp8.h for FP8), so a per-tensor
+ * scale is exactly the per-row rule applied to all elements at once. */
+#include "backends/scalar/scalar.h"
+#include "kernels/format_fp8.h"
+#include "kernels/format_int.h"
+#include "kernels/qk_error.h"
+
+qkern_status qk_tensor_params__scalar(const qkern_quant_desc *desc, const float *src, size_t n, float *scale,
+                                      int32_t *zero) {
+    if (!desc || !src || !scale || n == 0 || n > (size_t)INT64_MAX)
+        return qk_error(QKERN_INVALID_ARGUMENT, "per-tensor parameters: bad arguments (n=%zu)", n);
+    switch (desc->format) {
+    case QKERN_I8_ASYM: {
+        float lo, hi, inv;
+        int32_t z;
+        qk_int_range(src, (int64_t)n, &lo, &hi);
+        qk_i8_asym_params(lo, hi, scale, &inv, &z);
+        if (zero) *zero = z;
+        return QKERN_OK;
+    }
+    case QKERN_FP8_E4M3:
+    case QKERN_FP8_E5M2:
+        *scale = qk_fp8_scale_for_amax(qk_fp8_amax_finite(src, n), qk_fp8_max(desc->format));
+        if (zero) *zero = 0;
+        return QKERN_OK;
+    default:
+        return qk_error(QKERN_UNSUPPORTED, "format %s has no per-tensor scale (QKERN_GROUP_TENSOR)",
+                        qk_format_name(desc->format));
+    }
+}
