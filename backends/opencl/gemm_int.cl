@@ -1,0 +1,141 @@
+/* Integer-activation GEMM / GEMV: Y[MxN] = X*W^T with int8 activations and 8- or 4-bit weights,
+ * int32 sums per weight group / block exactly as docs/matmul.md, then f32 scaling.
+ *
+ * Register-blocked, no local memory (on CPU devices barriers turn into work-item loops
+ * that vectorise poorly; TOOLCHAIN.md section 4): a work-item owns QK_MR rows x QK_NR columns
+ * and walks K in 32-element chunks as char16 pairs. Products are formed in short
+ * (|q_x| <= 127, |q_w| <= 128, so every product fits) and pairs are widened to int
+ * before adding, the shape of pmaddwd.
+ *
+ * Build options (the autotuner's space): QK_MR, QK_NR (tile), QK_WBITS 8 | 4,
+ * QK_XBLOCK 1 if the activation scale is per 32-block (Q8_0 / Q8_1) else per row,
+ * QK_WZERO 0: no zero point, 1: 4-bit weights with a u8 zero per group (else offset QK_WOFF),
+ * QK_Q41: Q4_1 x Q8_1 (unsigned nibbles, + m_w*s_x per block).
+ *
+ * Layouts (packed once by matmul_opencl.c; K a multiple of 32, N padded to QK_NR,
+ * X rows padded to QK_MR):
+ *   qx  M x K int8, row stride ldq bytes;  sx: per row, or per (row, 32-block)
+ *   wq  8-bit: N x K int8;  4-bit: per 32-chunk 16 bytes, element j in the low nibble of
+ *       byte j and element j+16 in the high nibble (ggml's order; I4 is reordered at pack)
+ *   sw  per (n, group) f32;  wz per (n, group) u8;  mw (Q4_1) per (n, block) f32;  sxs (Q8_1) per (m, block) */
+
+#ifndef QK_MR
+#define QK_MR 4
+#endif
+#ifndef QK_NR
+#define QK_NR 4
+#endif
+#ifndef QK_WBITS
+#define QK_WBITS 8
+#endif
+#ifndef QK_XBLOCK
+#define QK_XBLOCK 0
+#endif
+#ifndef QK_WZERO
+#define QK_WZERO 0
+#endif
+#ifndef QK_WOFF
+#define QK_WOFF 8
+#endif
+#ifndef QK_Q41
+#define QK_Q41 0
+#endif
+
+static inline int8 qk_dot16(char16 a, char16 b) {
+    short16 p = convert_short16(a) * convert_short16(b);
+    return convert_int8(p.even) + convert_int8(p.odd);
+}
+
+static inline int qk_hsum8(int8 v) {
+    int4 a = v.lo + v.hi;
+    int2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+__kernel void qk_gemm_int(__global const char *qx, int ldq, __global const float *sx, __global const float *sxs,
+                          __global const uchar *wq, __global const float *sw, __global const uchar *wz,
+                          __global const float *mw, __global const float *bias, __global float *y, int y_off,
+                          int ldy, int M, int N, int K32, int CPG) {
+    const int n0 = get_global_id(0) * QK_NR, m0 = get_global_id(1) * QK_MR;
+    if (n0 >= N || m0 >= M) return;
+    const int G = K32 / CPG;
+#if QK_WBITS == 8
+    const long wrow = (long)K32 * 32;
+#else
+    const long wrow = (long)K32 * 16;
+#endif
+    float yacc[QK_MR][QK_NR];
+#pragma unroll
+    for (int i = 0; i < QK_MR; i++)
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) yacc[i][j] = 0.0f;
+
+    for (int g = 0; g < G; g++) {
+        int8 acc[QK_MR][QK_NR];
+#pragma unroll
+        for (int i = 0; i < QK_MR; i++)
+#pragma unroll
+            for (int j = 0; j < QK_NR; j++) acc[i][j] = (int8)(0);
+#if QK_WBITS == 4
+        char16 off[QK_NR];
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) {
+#if QK_WZERO
+            off[j] = (char16)((char)wz[(long)(n0 + j) * G + g]);
+#elif QK_Q41
+            off[j] = (char16)(0);
+#else
+            off[j] = (char16)(QK_WOFF);
+#endif
+        }
+#endif
+        for (int c = g * CPG; c < (g + 1) * CPG; c++) {
+            char16 xa[QK_MR], xb[QK_MR];
+#pragma unroll
+            for (int i = 0; i < QK_MR; i++) {
+                __global const char *xp = qx + (long)(m0 + i) * ldq + c * 32;
+                xa[i] = vload16(0, xp);
+                xb[i] = vload16(1, xp);
+            }
+#pragma unroll
+            for (int j = 0; j < QK_NR; j++) {
+#if QK_WBITS == 8
+                __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
+                char16 wa = vload16(0, wp), wb = vload16(1, wp);
+#else
+                uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
+                char16 wa = as_char16(b & (uchar16)(15)) - off[j];
+                char16 wb = as_char16(b >> (uchar16)(4)) - off[j];
+#endif
+#pragma unroll
+                for (int i = 0; i < QK_MR; i++) acc[i][j] += qk_dot16(xa[i], wa) + qk_dot16(xb[i], wb);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < QK_MR; i++) {
+#if QK_XBLOCK
+            float xs = sx[(long)(m0 + i) * K32 + g];
+#else
+            float xs = sx[m0 + i];
+#endif
+#pragma unroll
+            for (int j = 0; j < QK_NR; j++) {
+                float s = xs * sw[(long)(n0 + j) * G + g];
+                yacc[i][j] += s * (float)qk_hsum8(acc[i][j]);
+#if QK_Q41
+                yacc[i][j] += mw[(long)(n0 + j) * G + g] * sxs[(long)(m0 + i) * K32 + g];
+#endif
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < QK_MR; i++) {
+        if (m0 + i >= M) break;
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) {
+            if (n0 + j >= N) break;
+            float b = bias ? bias[n0 + j] : 0.0f;
+            y[y_off + (long)(m0 + i) * ldy + n0 + j] = b + yacc[i][j];
+        }
+    }
+}
