@@ -1,0 +1,105 @@
+/* The AArch64 NEON backend: packed-weight layout shared by every matmul kernel, and the
+ * kernel entry points of each ISA level (plain armv8-a NEON, +dotprod, +i8mm).
+ *
+ * Packed weights (one layout for every ISA level, so a packed object never depends on
+ * which kernel later runs it):
+ *   N is split into panels of QK_NEON_NR = 8 columns (the last one zero-padded). Each
+ *   panel holds, group after group along K, a data block and then the group's per-column
+ *   parameters. A group of g elements is padded with zeros to gp (a multiple of 16, or of
+ *   32 for 4-bit panels). Within a 16-k step, 8 vectors of 16 bytes: vector 2c+j holds
+ *   columns 4j..4j+3 at k = 4c..4c+3, column-major in 4-byte chunks ("c4"):
+ *       byte 4·col + t  =  w[panel·8 + 4j + col][group·g + step·16 + 4c + t]
+ *   which is what `sdot v.4s, b.16b, a.4b[c]` consumes, and what two `zip1/zip2 .4s` turn
+ *   into the 2×8 operands of `smmla`. 4-bit panels keep two 16-k steps in one set of 8
+ *   vectors: step 2s in the low nibbles, step 2s+1 in the high nibbles, either as
+ *   two's-complement nibbles (value −8..7: Q4_0 and symmetric I4) or unsigned (0..15:
+ *   asymmetric I4, Q4_1, NF4 codes).
+ *   Parameters: nparams arrays of 8 values (f16 when the source format stores f16, else
+ *   f32): [0] the scale, [1] the zero point (I4 asym, I8_ASYM) or the min (Q4_1).
+ *
+ * Activations (integer modes) are quantised by prepare_act into scratch rows of
+ *   [qx: groups × gp int8, zero-padded][per group: f32 scale, 32-bit aux]
+ * aux is Σqx over the group (asymmetric I4) or s = f16(d·Σq) widened (Q8_1). */
+#ifndef QK_NEON_H
+#define QK_NEON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/backend.h"
+
+#define QK_NEON_NR 8
+#define QK_NEON_MR 4
+
+typedef enum qk_neon_isa { QK_NEON_PLAIN = 0, QK_NEON_DOTPROD = 1, QK_NEON_I8MM = 2 } qk_neon_isa;
+
+/* How a panel's stored values are read. */
+typedef enum qk_neon_panel { QK_PANEL_I8 = 0, QK_PANEL_S4 = 1, QK_PANEL_U4 = 2 } qk_neon_panel;
+
+/* What a stored value means in the float (dequantising) kernels. */
+typedef enum qk_neon_decode {
+    QK_DEC_INT = 0,   /* w = (q − zero)·scale (+ min) */
+    QK_DEC_NF4 = 1,   /* w = codebook[q]·scale */
+    QK_DEC_E4M3 = 2,  /* w = f32(fp8 q)·scale (scale 1 in FP8×FP8: applied after the sum) */
+    QK_DEC_E5M2 = 3
+} qk_neon_decode;
+
+typedef struct qk_neon_pack {
+    qk_neon_isa isa;          /* the level chosen at pack time (HWCAP, after QKERN_DISABLE) */
+    qk_neon_panel panel;
+    qk_neon_decode decode;
+    qkern_format format;
+    qkern_act_mode act;
+    int64_t n, k;
+    int64_t g, gp, groups;    /* group length, padded length, groups per row */
+    int nparams;              /* 1: scale; 2: scale + zero (or min) */
+    int param_f16;            /* parameters stored as f16 (else f32) */
+    int has_zero, has_min;
+    size_t data_bytes_group;  /* bytes of one group's data block in a panel */
+    size_t group_bytes;       /* data + parameters */
+    size_t panel_bytes;
+    int64_t panels;
+    size_t act_row_bytes;     /* scratch bytes per activation row (integer / FP8 modes) */
+    size_t act_q_bytes;       /* of which quantised values (the rest: per-group scale, aux) */
+    int float_pad;            /* float mode: x must be re-laid out with per-group padding */
+    unsigned char *panels_data; /* 64-byte aligned, inside the same allocation */
+} qk_neon_pack;
+
+/* The tile every kernel computes: rows [m0, m1) × columns [n0, n1) of Y, n0 a multiple
+ * of QK_NEON_NR; a reads activation rows through act (row stride act_stride). */
+typedef struct qk_neon_tile {
+    const qk_neon_pack *h;
+    const float *bias;        /* N floats or NULL */
+    const unsigned char *act; /* integer modes: scratch rows; float: f32 rows */
+    size_t act_stride;        /* bytes */
+    int64_t m0, m1, n0, n1;
+    float *y;                 /* Y row 0 (absolute indexing, as x) */
+    int64_t ldy;
+} qk_neon_tile;
+
+/* Integer-activation kernels (I8_DYNAMIC, Q8_0, Q8_1): same arithmetic, three ISAs. */
+void qk_neon_gemm_int__plain(const qk_neon_tile *t);
+void qk_neon_gemm_int__dotprod(const qk_neon_tile *t);
+void qk_neon_gemm_int__i8mm(const qk_neon_tile *t);
+/* Float-activation kernels (FLOAT, FP8×FP8 on decoded activations). */
+void qk_neon_gemm_f32__neon(const qk_neon_tile *t);
+
+extern const qk_matmul_ops qk_matmul_ops__neon;
+const char *qk_neon_matmul_kernel_name(const qkern_quant_desc *desc, qkern_act_mode act, uint64_t cpu, char *buf,
+                                       size_t size);
+
+/* Quantise / dequantise (quant_*_neon.c): rows [r0, r1), bytes identical to scalar.
+ * Return QKERN_UNSUPPORTED for a descriptor they do not handle. */
+qkern_status qk_quant_ggml__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
+qkern_status qk_dequant_ggml__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
+
+/* Row quantisers shared by quantize and the matmul activation path. */
+void qk_neon_quantize_row_q8_0(const float *x, void *blocks, int64_t k);
+void qk_neon_quantize_row_q8_1(const float *x, void *blocks, int64_t k);
+
+/* Helpers for pointer arithmetic on the packed layout. */
+static inline const unsigned char *qk_neon_panel_ptr(const qk_neon_pack *h, int64_t panel) {
+    return h->panels_data + (size_t)panel * h->panel_bytes;
+}
+
+#endif
