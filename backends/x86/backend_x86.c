@@ -1,0 +1,158 @@
+/* The x86 backend's table: probe, kernel names, and the matmul / quant entries that
+ * forward to the AVX-512 files. This file has no ISA flags, so the table and the probe
+ * run on any x86-64; the *avx512vnni.c functions are reached only after probe said yes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/x86/x86.h"
+#include "backends/x86/x86_quant.h"
+#include "kernels/format_internal.h"
+#include "kernels/qk_error.h"
+
+#define QK_X86_NEED (QKERN_CPU_AVX512F | QKERN_CPU_AVX512BW | QKERN_CPU_AVX512VL | QKERN_CPU_AVX512VNNI)
+
+/* The kernel families' tunables. Defaults measured on the development machine (AMD EPYC
+ * Zen 4, 2 vCPU, 1 MiB… 2 MiB L2 per core, 32 MiB L3; vpdpbusd zmm 1/cycle): see
+ * docs/performance-x86.md for the runs behind each number. */
+const qk_x86_tune qk_x86_tunes[] = {
+    {"i8_i8", 8, 2, 4, 128, 96, 0,
+     "8x32: 16 int32 accumulators + 2 weight vectors + 1 broadcast; 10 loads per 16 vpdpbusd keeps the "
+     "load ports below the 1 zmm vpdpbusd/cycle of Zen 4. 128 columns × K int8 = 512 KiB at K=4096 stays in L2."},
+    {"i8_i4", 6, 2, 4, 128, 96, 0,
+     "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); nibble unpack runs on the ALU pipes beside vpdpbusd"},
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, "as i8_i4; per 32-block scale d_w·d_x costs a mul + cvt + fma per accumulator"},
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 with int8 codes"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x term"},
+    {"f32", 4, 2, 0, 128, 96, 0, "4x32 f32 FMA: 8 f32 + 8 group accumulators; codes decoded per 16×4 chunk"},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+};
+
+const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
+    const char *fam = "f32";
+    if (act == QKERN_ACT_I8_DYNAMIC) fam = f == QKERN_I8 ? "i8_i8" : "i8_i4";
+    else if (act == QKERN_ACT_Q8_0) fam = f == QKERN_Q4_0 ? "q8_0_q4_0" : "q8_0_q8_0";
+    else if (act == QKERN_ACT_Q8_1) fam = "q8_1_q4_1";
+    for (const qk_x86_tune *t = qk_x86_tunes; t->family; t++)
+        if (strcmp(t->family, fam) == 0) return t;
+    return &qk_x86_tunes[0];
+}
+
+static int qk_x86_probe(uint64_t cpu, char *why, size_t n) {
+    if ((cpu & QK_X86_NEED) == QK_X86_NEED) return 1;
+    snprintf(why, n, "no AVX-512 VNNI on this CPU");
+    return 0;
+}
+
+static const char *qk_x86_kernel_name(void *state, qk_op op, const qkern_quant_desc *d, qkern_act_mode act) {
+    (void)state;
+    switch (op) {
+    case QK_OP_QUANTIZE: return qk_x86_quant_kernel_name(d);
+    case QK_OP_DEQUANTIZE: return qk_x86_dequant_kernel_name(d);
+    case QK_OP_MATMUL: return qk_x86_matmul_kernel_name(d, act);
+    default: return NULL;
+    }
+}
+
+/* ---- matmul ------------------------------------------------------------------------ */
+
+static void qk_x86_free_data(void *data, void *state) {
+    (void)state;
+    qk_x86_packed_free(data);
+}
+
+static qkern_status qk_x86_mm_pack(void *state, const qkern_qtensor *w, const qkern_matmul_options *opts,
+                                   qk_packed *p) {
+    (void)state;
+    qk_x86_packed *P = NULL;
+    qkern_status s = qk_x86_pack(w, opts, &P);
+    if (s != QKERN_OK) return s;
+    p->data = P;
+    p->data_bytes = P->panel_bytes * (size_t)P->panels;
+    p->free_data = qk_x86_free_data;
+    const char *k = qk_x86_matmul_kernel_name(&w->desc, P->act);
+    snprintf(p->kernel, sizeof p->kernel, "%s", k ? k : "?");
+    return QKERN_OK;
+}
+
+static size_t qk_x86_mm_scratch(const qk_packed *p, int64_t m) {
+    const qk_x86_packed *P = p->data;
+    return qk_x86_act_row_bytes(P) * (size_t)m + 64;
+}
+
+/* The scratch the front end allocates may not be 64-byte aligned; rows are addressed
+ * from the first aligned byte (act_scratch_bytes asks for 64 spare bytes). */
+static uint8_t *qk_x86_align(const void *s) {
+    uintptr_t u = (uintptr_t)s;
+    return (uint8_t *)((u + 63) & ~(uintptr_t)63);
+}
+
+static qkern_status qk_x86_mm_prepare(void *state, const qk_packed *p, const float *x, int64_t ldx, int64_t m0,
+                                      int64_t m1, void *scratch) {
+    (void)state;
+    qk_x86_prepare_act__avx512vnni(p->data, x, ldx, m0, m1, qk_x86_align(scratch));
+    return QKERN_OK;
+}
+
+static qkern_status qk_x86_mm_compute(void *state, const qk_packed *p, const float *x, int64_t ldx,
+                                      const void *scratch, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y,
+                                      int64_t ldy) {
+    (void)state; (void)x; (void)ldx;
+    const qk_x86_packed *P = p->data;
+    const uint8_t *s = qk_x86_align(scratch);
+    if (P->act == QKERN_ACT_FLOAT) {
+        /* compute gets y at row 0; the tiles address rows m0.. and columns n0.. from there. */
+        qk_x86_compute_f32__avx512vnni(P, (const float *)s, (int64_t)(qk_x86_act_row_bytes(P) / 4), m0, m1, n0, n1,
+                                       y, ldy);
+        return QKERN_OK;
+    }
+    qk_x86_compute_int8__avx512vnni(P, s, m0, m1, n0, n1, y, ldy);
+    return QKERN_OK;
+}
+
+static const qk_matmul_ops qk_x86_matmul_ops = {
+    .pack = qk_x86_mm_pack,
+    .act_scratch_bytes = qk_x86_mm_scratch,
+    .prepare_act = qk_x86_mm_prepare,
+    .compute = qk_x86_mm_compute,
+    /* 96 = 12 GEMM tiles of 8 rows or 16 of 6; 128 columns = 4 panel pairs, and 32 tasks
+     * at N = 4096 for a GEMV, enough to balance 2 threads. */
+    .m_step = 96,
+    .n_step = 128,
+};
+
+/* ---- quantize / dequantize ------------------------------------------------------------ */
+
+static qkern_status qk_x86_quantize(void *state, const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1) {
+    (void)state;
+    qk_layout L;
+    qkern_status s = qk_resolve_layout(&dst->desc, dst->rows, dst->cols, &L);
+    if (s != QKERN_OK) return s;
+    if (!qk_x86_quant_kernel_name(&dst->desc))
+        return qk_error(QKERN_UNSUPPORTED, "x86 quantize: %s has no AVX-512 kernel", qk_format_name(dst->desc.format));
+    qk_x86_quantize__avx512vnni(src, dst, &L, r0, r1);
+    return QKERN_OK;
+}
+
+static qkern_status qk_x86_dequantize(void *state, const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1) {
+    (void)state;
+    qk_layout L;
+    qkern_status s = qk_resolve_layout(&src->desc, src->rows, src->cols, &L);
+    if (s != QKERN_OK) return s;
+    if (!qk_x86_dequant_kernel_name(&src->desc))
+        return qk_error(QKERN_UNSUPPORTED, "x86 dequantize: %s has no AVX-512 kernel", qk_format_name(src->desc.format));
+    qk_x86_dequantize__avx512vnni(src, &L, dst, r0, r1);
+    return QKERN_OK;
+}
+
+const qk_backend qk_backend_x86 = {
+    .name = "x86",
+    .probe = qk_x86_probe,
+    .open = NULL,
+    .close = NULL,
+    .kernel_name = qk_x86_kernel_name,
+    .threaded = 1,
+    .quantize = qk_x86_quantize,
+    .dequantize = qk_x86_dequantize,
+    .matmul = &qk_x86_matmul_ops,
+};

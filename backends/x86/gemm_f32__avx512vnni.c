@@ -1,0 +1,192 @@
+/* Float-activation matmul (W8A32, W4A32, NF4, FP8 weights) on AVX-512: the packed codes
+ * are decoded in registers to f32 (sign-extension for int8 and nibbles, vpermps on a
+ * 16-entry codebook for NF4, exponent rebias for FP8) and multiplied with f32 FMA.
+ * Each group accumulates Σ x·code unscaled; the group scale is applied once per group
+ * (docs/matmul.md: f32 accumulation, order free). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "backends/x86/x86.h"
+
+#define QK_AI __attribute__((always_inline)) static inline
+
+/* QLoRA's NF4 codebook (bitsandbytes), index = code. */
+static const float qk_x86_nf4_table[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
+    -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
+    0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
+    0.7229568362236023f, 1.0f};
+
+enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4 };
+
+/* Byte t of every dword lane, decoded to f32. */
+QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4) {
+    if (KIND == QK_F_INT8 || KIND == QK_F_NIB)
+        return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * t), 24));
+    if (KIND == QK_F_NF4) return _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * t), nf4);
+    __m512i b = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), _mm512_set1_epi32(0xFF));
+    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
+    __m512i em = _mm512_and_si512(b, _mm512_set1_epi32(0x7F));
+    __m512 f;
+    __mmask16 special;
+    if (KIND == QK_F_E4M3) {
+        /* eeee.mmm placed as an f32 exponent / mantissa is x·2^-120 (subnormals included). */
+        f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 20)), _mm512_set1_ps(0x1p120f));
+        special = _mm512_cmpeq_epi32_mask(em, _mm512_set1_epi32(0x7F)); /* S.1111.111 = NaN */
+        f = _mm512_mask_mov_ps(f, special, _mm512_set1_ps(__builtin_nanf("")));
+    } else {
+        f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 21)), _mm512_set1_ps(0x1p112f));
+        special = _mm512_cmpge_epi32_mask(em, _mm512_set1_epi32(0x7C)); /* exponent 11111: Inf / NaN */
+        __mmask16 mant = _mm512_test_epi32_mask(em, _mm512_set1_epi32(3));
+        __m512 infnan = _mm512_castsi512_ps(_mm512_mask_mov_epi32(_mm512_set1_epi32(0x7F800000), mant,
+                                                                  _mm512_set1_epi32(0x7FC00000)));
+        f = _mm512_mask_mov_ps(f, special, infnan);
+    }
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+}
+
+QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, int64_t ldy,
+                           __mmask16 last_mask, const int MR, const int NP, const int KIND) {
+    const int64_t groups = P->groups, g = P->g;
+    const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
+    const int f16 = P->scale_f16;
+    const uint8_t *pan = P->w + (size_t)p0 * pb;
+    const __m512 nf4 = _mm512_loadu_ps(qk_x86_nf4_table);
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    __m512 facc[MR][NP], gacc[MR][NP];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
+    for (int64_t G = 0; G < groups; G++) {
+        const uint8_t *gp[NP];
+        __m512i zv[NP];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
+            zv[p] = _mm512_setzero_si512();
+            if (KIND == QK_F_NIB && P->zero_mode == 1) zv[p] = _mm512_set1_epi8(8);
+            if (KIND == QK_F_NIB && P->zero_mode == 2) {
+                __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64))));
+                zv[p] = _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));
+            }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_setzero_ps();
+        const float *xg = xa + G * g;
+        if (KIND == QK_F_INT8 || KIND == QK_F_E4M3 || KIND == QK_F_E5M2) {
+            for (int64_t c = 0; c < g / 4; c++) {
+                __m512i v[NP];
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) v[p] = _mm512_loadu_si512(gp[p] + c * 64);
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) {
+                    __m512 w[NP];
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, nf4);
+#pragma GCC unroll 8
+                    for (int m = 0; m < MR; m++) {
+                        __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 4 + t]);
+#pragma GCC unroll 4
+                        for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_fmadd_ps(xb, w[p], gacc[m][p]);
+                    }
+                }
+            }
+        } else {
+            for (int64_t c = 0; c < g / 8; c++) {
+                __m512i lo[NP], hi[NP];
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    __m512i raw = _mm512_loadu_si512(gp[p] + c * 64);
+                    lo[p] = _mm512_sub_epi8(_mm512_and_si512(raw, nib), zv[p]);
+                    hi[p] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), nib), zv[p]);
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < 8; t++) {
+                    __m512 w[NP];
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(t < 4 ? lo[p] : hi[p], t & 3, KIND, nf4);
+#pragma GCC unroll 8
+                    for (int m = 0; m < MR; m++) {
+                        __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 8 + t]);
+#pragma GCC unroll 4
+                        for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_fmadd_ps(xb, w[p], gacc[m][p]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512 sw = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(gp[p] + cb)))
+                            : _mm512_loadu_ps(gp[p] + cb);
+            __m512 mw = _mm512_setzero_ps();
+            if (P->has_min) mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(gp[p] + cb + 32)));
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) {
+                facc[m][p] = _mm512_fmadd_ps(gacc[m][p], sw, facc[m][p]);
+                if (P->has_min) {
+                    /* Q4_1: w = d·q + m, so Σx·w gains m·Σ_G x. */
+                    __m512 s = _mm512_setzero_ps();
+                    for (int64_t k = 0; k < g; k += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xg + m * ldx + k));
+                    facc[m][p] = _mm512_fmadd_ps(mw, _mm512_set1_ps(_mm512_reduce_add_ps(s)), facc[m][p]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512 r = _mm512_add_ps(facc[m][p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+            if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+}
+
+typedef void (*qk_x86_ftile_fn)(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y,
+                                int64_t ldy, __mmask16 lm);
+#define QK_FT(K, MR, NP)                                                                                      \
+    static void qk_ft_##K##_##MR##x##NP(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, \
+                                        int64_t ldy, __mmask16 lm) {                                              \
+        qk_x86_tile_f32(P, xa, ldx, p0, y, ldy, lm, MR, NP, K);                                                   \
+    }
+#define QK_FK(K)                                                                                                \
+    QK_FT(K, 1, 1) QK_FT(K, 2, 1) QK_FT(K, 3, 1) QK_FT(K, 4, 1) QK_FT(K, 1, 2) QK_FT(K, 2, 2) QK_FT(K, 3, 2)       \
+    QK_FT(K, 4, 2)                                                                                              \
+    static const qk_x86_ftile_fn qk_ft_##K[2][4] = {{qk_ft_##K##_1x1, qk_ft_##K##_2x1, qk_ft_##K##_3x1, qk_ft_##K##_4x1}, \
+                                                    {qk_ft_##K##_1x2, qk_ft_##K##_2x2, qk_ft_##K##_3x2, qk_ft_##K##_4x2}};
+QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4)
+
+void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
+                                    int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    int kind;
+    switch (P->codes) {
+    case QK_X86_INT8: kind = 0; break;
+    case QK_X86_NIB: kind = 1; break;
+    case QK_X86_NF4: kind = 2; break;
+    default: kind = P->format == QKERN_FP8_E4M3 ? 3 : 4; break;
+    }
+    const qk_x86_ftile_fn(*tab)[4] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
+                                     : kind == 3 ? qk_ft_3 : qk_ft_4;
+    const int mr = 4;
+    const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
+    const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m1 - m0;
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
+        int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
+        for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
+            int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
+            for (int64_t nn = nb0; nn < nb1; nn += 2 * QK_X86_NR) {
+                int64_t cols = nb1 - nn;
+                int np = cols > QK_X86_NR ? 2 : 1;
+                int64_t last = cols - (np - 1) * QK_X86_NR;
+                __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+                for (int64_t r = mb0; r < mb1; r += mr) {
+                    int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
+                    tab[np - 1][rows - 1](P, x + r * ldx, ldx, nn / QK_X86_NR, y + r * ldy + nn, ldy, lm);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+/* Integer-activation matmul on AVX-512 VNNI: activation quantisation (I8_DYNAMIC,
+ * Q8_0, Q8_1, and the f32 staging of the float modes) and the vpdpbusd GEMM / GEMV
+ * micro-kernels for 8-bit and 4-bit weights.
+ *
+ * Arithmetic (docs/matmul.md): activations are stored as qx + 128 (unsigned for
+ * vpdpbusd), so a group's dot product is Σ(qx+128)·qw = isum + 128·Σqw; GEMM kernels
+ * start the accumulator at -comp (comp = 128·Σqw, packed), GEMV kernels run one more
+ * vpdpbusd with 0x80 bytes per chunk instead of streaming comp. Either way the int32
+ * isum of every group is exactly the scalar one; only the f32 combination of the
+ * groups is reordered (sx is applied once per output for I8_DYNAMIC). */
+#include <immintrin.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "backends/x86/x86.h"
+#include "kernels/format_half.h"
+#include "kernels/format_int.h"
+
+#define QK_AI __attribute__((always_inline)) static inline
+
+/* ---- activation quantisation ------------------------------------------------------- */
+
+/* max |x| over the finite elements (NaN and ±Inf ignored), as qk_int_amax. */
+static float qk_x86_absmax(const float *x, int64_t k) {
+    __m512 m = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (int64_t i = 0; i < k; i += 16) {
+        __mmask16 t = k - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
+        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(t, x + i));
+        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+/* qk_i8_quant on 16 lanes: v = x·inv, NaN → 0, clamp to ±127 in f32, RNE (cvtps under
+ * the default MXCSR), then + 128 so the byte is unsigned for vpdpbusd. */
+static void qk_x86_quant_i8_row(const float *x, int64_t k, int64_t kp, float ix, uint8_t *q) {
+    const __m512 vix = _mm512_set1_ps(ix), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i off = _mm512_set1_epi32(128);
+    int64_t i = 0;
+    for (; i < k; i += 16) {
+        __mmask16 t = k - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(t, x + i), vix);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_setzero_ps());
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(v), off);
+        r = _mm512_mask_mov_epi32(off, t, r);
+        if (kp - i >= 16) _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(r));
+        else _mm512_mask_cvtepi32_storeu_epi8(q + i, (__mmask16)((1u << (kp - i)) - 1), r);
+    }
+    for (; i < kp; i++) q[i] = 128;
+}
+
+/* ggml's roundf (ties away from zero), exactly: trunc, then step away when |frac| ≥ 0.5. */
+QK_AI __m512i qk_x86_roundf_epi32(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 d = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    __mmask16 up = _mm512_cmp_ps_mask(d, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+}
+
+/* One 32-block as quantize_row_q8_0_ref / q8_1_ref: d = amax/127, id = 1/d, q = roundf(x·id).
+ * Returns d; *sum gets Σq. */
+static float qk_x86_quant_q8_block(const float *x, uint8_t *q, int32_t *sum) {
+    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i qa = qk_x86_roundf_epi32(_mm512_mul_ps(a, vid)), qb = qk_x86_roundf_epi32(_mm512_mul_ps(b, vid));
+    *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+    const __m512i off = _mm512_set1_epi32(128);
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(_mm512_add_epi32(qa, off)));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(qb, off)));
+    return d;
+}
+
+void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
+                                    uint8_t *scratch) {
+    const size_t rb = qk_x86_act_row_bytes(P);
+    const int64_t K = P->k, kp = P->groups * P->g;
+    const size_t qbytes = ((size_t)kp + 63) / 64 * 64;
+    for (int64_t m = m0; m < m1; m++) {
+        const float *xr = x + m * ldx;
+        uint8_t *row = scratch + (size_t)m * rb;
+        float *sc = (float *)(row + qbytes);
+        switch (P->act) {
+        case QKERN_ACT_FLOAT: {
+            float *f = (float *)row;
+            memcpy(f, xr, (size_t)K * sizeof(float));
+            for (int64_t i = K; i < kp; i++) f[i] = 0.0f;
+            break;
+        }
+        case QKERN_ACT_I8_DYNAMIC: {
+            float sx, ix;
+            qk_i8_params(qk_x86_absmax(xr, K), &sx, &ix);
+            qk_x86_quant_i8_row(xr, K, kp, ix, row);
+            sc[0] = sx;
+            break;
+        }
+        case QKERN_ACT_Q8_0:
+        case QKERN_ACT_Q8_1: {
+            /* The kernels multiply by the f16-rounded d (and s), as ggml's vec_dot does. */
+            for (int64_t b = 0; b < P->groups; b++) {
+                int32_t sum;
+                float d = qk_x86_quant_q8_block(xr + 32 * b, row + 32 * b, &sum);
+                sc[b] = qk_f16_to_f32(qk_f32_to_f16(d));
+                if (P->act == QKERN_ACT_Q8_1) sc[P->groups + b] = qk_f16_to_f32(qk_f32_to_f16((float)sum * d));
+            }
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+/* ---- micro-kernels --------------------------------------------------------------------
+ * One body, instantiated per (rows MR, panels NP, weight kind, activation kind, GEMV).
+ * All loops have constant trip counts so the accumulators live in registers. */
+
+enum { QK_W8 = 0, QK_W4Z8 = 1, QK_W4ZP = 2, QK_W4Z0 = 3 }; /* weight kinds */
+enum { QK_A_I8 = 0, QK_A_Q8_0 = 1, QK_A_Q8_1 = 2 };          /* activation kinds */
+
+QK_AI __m512 qk_x86_load_scales(const uint8_t *p, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
+}
+
+/* The group's zero points as bytes, replicated 4× in each dword lane. */
+QK_AI __m512i qk_x86_zero_bytes(const uint8_t *z) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)z));
+    return _mm512_mullo_epi32(v, _mm512_set1_epi32(0x01010101));
+}
+
+QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                           float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP, const int WK,
+                           const int AK, const int GEMV) {
+    const int64_t groups = P->groups, g = P->g;
+    const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
+    const int f16 = P->scale_f16;
+    const uint8_t *pan = P->w + (size_t)p0 * pb;
+    const int32_t *comp = P->comp ? P->comp + (size_t)p0 * (size_t)groups * QK_X86_NR : NULL;
+    const __m512i nib = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), b80 = _mm512_set1_epi8((char)0x80);
+    __m512 facc[MR > 0 ? MR : 1][NP];
+    __m512i acc[MR > 0 ? MR : 1][NP];
+    __m512i cacc[NP];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
+
+    for (int64_t G = 0; G < groups; G++) {
+        const uint8_t *gp[NP];
+        __m512i zv[NP];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
+            if (WK == QK_W4ZP) zv[p] = qk_x86_zero_bytes(gp[p] + cb + (f16 ? 32 : 64));
+            else zv[p] = eight;
+            if (GEMV) cacc[p] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++)
+                acc[m][p] = GEMV ? _mm512_setzero_si512()
+                                 : _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                    _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR));
+        const uint8_t *xa = act + G * g;
+        if (WK == QK_W8) {
+            for (int64_t c = 0; c < g / 4; c++) {
+                __m512i w[NP];
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    w[p] = _mm512_loadu_si512(gp[p] + c * 64);
+                    if (GEMV) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
+                }
+#pragma GCC unroll 16
+                for (int m = 0; m < MR; m++) {
+                    int32_t xv;
+                    memcpy(&xv, xa + (size_t)m * rb + c * 4, 4);
+                    __m512i xb = _mm512_set1_epi32(xv);
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, w[p]);
+                }
+            }
+        } else {
+            for (int64_t v = 0; v < g / 8; v++) {
+                __m512i wl[NP], wh[NP];
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    __m512i raw = _mm512_loadu_si512(gp[p] + v * 64);
+                    wl[p] = _mm512_and_si512(raw, nib);
+                    wh[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
+                    if (WK != QK_W4Z0) {
+                        wl[p] = _mm512_sub_epi8(wl[p], zv[p]);
+                        wh[p] = _mm512_sub_epi8(wh[p], zv[p]);
+                    }
+                    if (GEMV) {
+                        cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, wl[p]);
+                        cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, wh[p]);
+                    }
+                }
+#pragma GCC unroll 16
+                for (int m = 0; m < MR; m++) {
+                    int32_t xl, xh;
+                    memcpy(&xl, xa + (size_t)m * rb + v * 8, 4);
+                    memcpy(&xh, xa + (size_t)m * rb + v * 8 + 4, 4);
+                    __m512i bl = _mm512_set1_epi32(xl), bh = _mm512_set1_epi32(xh);
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++) {
+                        acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], bl, wl[p]);
+                        acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], bh, wh[p]);
+                    }
+                }
+            }
+        }
+        /* The group is done: isum is exact; fold it into the f32 sums. */
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512 sw = qk_x86_load_scales(gp[p] + cb, f16);
+            __m512 mw = _mm512_setzero_ps();
+            if (AK == QK_A_Q8_1) mw = qk_x86_load_scales(gp[p] + cb + 32, 1);
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; m++) {
+                __m512i isum = GEMV ? _mm512_sub_epi32(acc[m][p], cacc[p]) : acc[m][p];
+                __m512 fs = _mm512_cvtepi32_ps(isum);
+                if (AK == QK_A_I8) {
+                    facc[m][p] = _mm512_fmadd_ps(fs, sw, facc[m][p]);
+                } else {
+                    const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
+                    __m512 dwx = _mm512_mul_ps(sw, _mm512_set1_ps(xs[G]));
+                    facc[m][p] = _mm512_fmadd_ps(fs, dwx, facc[m][p]);
+                    if (AK == QK_A_Q8_1) facc[m][p] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xs[groups + G]), facc[m][p]);
+                }
+            }
+        }
+    }
+    /* y = bias + (sx ·) Σ */
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++) {
+        const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+            __m512 r = AK == QK_A_I8 ? _mm512_fmadd_ps(facc[m][p], _mm512_set1_ps(xs[0]), b)
+                                     : _mm512_add_ps(facc[m][p], b);
+            if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+    }
+}
+
+typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                               float *y, int64_t ldy, __mmask16 last_mask);
+
+#define QK_TILE(NAME, MR, NP, WK, AK, GV)                                                                 \
+    static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, float *y, \
+                     int64_t ldy, __mmask16 lm) {                                                             \
+        qk_x86_tile_int(P, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                             \
+    }
+/* Per family: GEMM tiles MR = 1..MRMAX with two panels and one panel, GEMV tiles MR = 1..4. */
+#define QK_FAMILY(F, WK, AK)                                                                                    \
+    QK_TILE(F##_g1x2, 1, 2, WK, AK, 0) QK_TILE(F##_g2x2, 2, 2, WK, AK, 0) QK_TILE(F##_g3x2, 3, 2, WK, AK, 0)      \
+    QK_TILE(F##_g4x2, 4, 2, WK, AK, 0) QK_TILE(F##_g5x2, 5, 2, WK, AK, 0) QK_TILE(F##_g6x2, 6, 2, WK, AK, 0)      \
+    QK_TILE(F##_g1x1, 1, 1, WK, AK, 0) QK_TILE(F##_g2x1, 2, 1, WK, AK, 0) QK_TILE(F##_g3x1, 3, 1, WK, AK, 0)      \
+    QK_TILE(F##_g4x1, 4, 1, WK, AK, 0) QK_TILE(F##_g5x1, 5, 1, WK, AK, 0) QK_TILE(F##_g6x1, 6, 1, WK, AK, 0)      \
+    QK_TILE(F##_v1x2, 1, 2, WK, AK, 1) QK_TILE(F##_v2x2, 2, 2, WK, AK, 1) QK_TILE(F##_v3x2, 3, 2, WK, AK, 1)      \
+    QK_TILE(F##_v4x2, 4, 2, WK, AK, 1) QK_TILE(F##_v1x1, 1, 1, WK, AK, 1) QK_TILE(F##_v2x1, 2, 1, WK, AK, 1)      \
+    QK_TILE(F##_v3x1, 3, 1, WK, AK, 1) QK_TILE(F##_v4x1, 4, 1, WK, AK, 1)                                       \
+    static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
+                                                  {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \
+    static const qk_x86_tile_fn F##_gemv[2][4] = {{F##_v1x1, F##_v2x1, F##_v3x1, F##_v4x1},                      \
+                                                  {F##_v1x2, F##_v2x2, F##_v3x2, F##_v4x2}};
+
+QK_FAMILY(qk_i8_i8, QK_W8, QK_A_I8)
+QK_FAMILY(qk_i8_i4, QK_W4Z8, QK_A_I8)
+QK_FAMILY(qk_i8_i4a, QK_W4ZP, QK_A_I8)
+QK_FAMILY(qk_q8_q8, QK_W8, QK_A_Q8_0)
+QK_FAMILY(qk_q8_q4, QK_W4Z8, QK_A_Q8_0)
+QK_FAMILY(qk_q81_q41, QK_W4Z0, QK_A_Q8_1)
+
+/* Single-group (per-row scale) W8A8: no f32 sums live during the K loop, so the tile
+ * can hold 8 rows × 2 panels of int32 accumulators. */
+QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                             float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP) {
+    const int64_t g = P->g;
+    const size_t pb = P->panel_bytes, cb = P->code_bytes;
+    const uint8_t *pan = P->w + (size_t)p0 * pb;
+    __m512i acc[MR][NP];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++)
+            acc[m][p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + p) * QK_X86_NR));
+    for (int64_t c = 0; c < g / 4; c++) {
+        __m512i w[NP];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; m++) {
+            int32_t xv;
+            memcpy(&xv, act + (size_t)m * rb + c * 4, 4);
+            __m512i xb = _mm512_set1_epi32(xv);
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, w[p]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+        __m512 sw = _mm512_loadu_ps(pan + (size_t)p * pb + cb);
+        __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; m++) {
+            const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
+            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[m][p]), sw), _mm512_set1_ps(xs[0]), b);
+            if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+    }
+}
+#define QK_ROWTILE(MR, NP)                                                                                  \
+    static void qk_w8row_##MR##x##NP(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes,    \
+                                     int64_t p0, float *y, int64_t ldy, __mmask16 lm) {                        \
+        qk_x86_tile_w8row(P, act, rb, qbytes, p0, y, ldy, lm, MR, NP);                                        \
+    }
+QK_ROWTILE(1, 1) QK_ROWTILE(2, 1) QK_ROWTILE(3, 1) QK_ROWTILE(4, 1) QK_ROWTILE(5, 1) QK_ROWTILE(6, 1) QK_ROWTILE(7, 1)
+QK_ROWTILE(8, 1) QK_ROWTILE(1, 2) QK_ROWTILE(2, 2) QK_ROWTILE(3, 2) QK_ROWTILE(4, 2) QK_ROWTILE(5, 2) QK_ROWTILE(6, 2)
+QK_ROWTILE(7, 2) QK_ROWTILE(8, 2)
+static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
+    {qk_w8row_1x1, qk_w8row_2x1, qk_w8row_3x1, qk_w8row_4x1, qk_w8row_5x1, qk_w8row_6x1, qk_w8row_7x1, qk_w8row_8x1},
+    {qk_w8row_1x2, qk_w8row_2x2, qk_w8row_3x2, qk_w8row_4x2, qk_w8row_5x2, qk_w8row_6x2, qk_w8row_7x2, qk_w8row_8x2}};
+
+void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    const qk_x86_tile_fn(*gemm)[6] = NULL;
+    const qk_x86_tile_fn(*gemv)[4] = NULL;
+    switch (P->act) {
+    case QKERN_ACT_I8_DYNAMIC:
+        if (P->codes == QK_X86_INT8) { gemm = qk_i8_i8_gemm; gemv = qk_i8_i8_gemv; }
+        else if (P->zero_mode == 2) { gemm = qk_i8_i4a_gemm; gemv = qk_i8_i4a_gemv; }
+        else { gemm = qk_i8_i4_gemm; gemv = qk_i8_i4_gemv; }
+        break;
+    case QKERN_ACT_Q8_0:
+        if (P->codes == QK_X86_INT8) { gemm = qk_q8_q8_gemm; gemv = qk_q8_q8_gemv; }
+        else { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_gemv; }
+        break;
+    case QKERN_ACT_Q8_1: gemm = qk_q81_q41_gemm; gemv = qk_q81_q41_gemv; break;
+    default: return;
+    }
+    const int row_w8 = P->act == QKERN_ACT_I8_DYNAMIC && P->codes == QK_X86_INT8 && P->groups == 1;
+    const size_t rb = qk_x86_act_row_bytes(P);
+    const size_t qbytes = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
+    const int64_t m = m1 - m0;
+    const int use_gemv = m <= P->tune->gemv_max_m;
+    const int mr = row_w8 ? 8 : use_gemv ? 4 : 6;
+    const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
+    const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
+    /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
+     * activations stream past it. */
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
+        int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
+        for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
+            int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
+            for (int64_t nn = nb0; nn < nb1; nn += 2 * QK_X86_NR) {
+                int64_t cols = nb1 - nn;
+                int np = cols > QK_X86_NR ? 2 : 1;
+                int64_t last = cols - (np - 1) * QK_X86_NR;
+                __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+                for (int64_t r = mb0; r < mb1; r += mr) {
+                    int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
+                    const uint8_t *a = scratch + (size_t)r * rb;
+                    float *yt = y + r * ldy + nn;
+                    qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1]
+                                        : use_gemv ? gemv[np - 1][rows - 1]
+                                                   : gemm[np - 1][rows - 1];
+                    fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+/* Weight packing for the x86 backend (plain C: packing runs once per weight matrix,
+ * so it needs no ISA flags and can be checked against a naive reference in the tests).
+ * The layout is described in x86.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/x86/x86.h"
+#include "kernels/format_ggml.h"
+#include "kernels/format_half.h"
+#include "kernels/format_internal.h"
+#include "kernels/qk_error.h"
+
+/* Largest group whose int32 accumulator cannot overflow: |(qx+128)·qw| ≤ 255·128 per product. */
+#define QK_X86_MAX_GROUP 65536
+
+static int64_t qk_round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* The group a kernel sees for desc and K (per-row scales become one group of K padded). */
+static int64_t qk_x86_group(const qkern_quant_desc *d, int64_t k) {
+    const qkern_format_info *info = qk_format_info(d->format);
+    if (!info) return 0;
+    int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
+    if (g == QKERN_GROUP_ROW || g == QKERN_GROUP_TENSOR) return k;
+    return g;
+}
+
+static int qk_x86_bits(qkern_format f) {
+    return (f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_NF4) ? 4 : 8;
+}
+
+static int qk_x86_mode_ok(qkern_format f, qkern_act_mode act) {
+    switch (act) {
+    case QKERN_ACT_FLOAT:
+        return f == QKERN_I8 || f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 ||
+               f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
+    case QKERN_ACT_I8_DYNAMIC: return f == QKERN_I8 || f == QKERN_I4;
+    case QKERN_ACT_Q8_0: return f == QKERN_Q4_0 || f == QKERN_Q8_0;
+    case QKERN_ACT_Q8_1: return f == QKERN_Q4_1;
+    default: return 0;
+    }
+}
+
+int qk_x86_matmul_supported(const qkern_quant_desc *d, qkern_act_mode act, int64_t k) {
+    if (!d || !qk_x86_mode_ok(d->format, act)) return 0;
+    const qkern_format_info *info = qk_format_info(d->format);
+    int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
+    int per_row = g == QKERN_GROUP_ROW || g == QKERN_GROUP_TENSOR;
+    if (d->format == QKERN_I8 && g == QKERN_GROUP_TENSOR) return 0;
+    if (!per_row && (g <= 0 || g % (qk_x86_bits(d->format) == 4 ? 8 : 4) != 0)) return 0;
+    if (!per_row && g > QK_X86_MAX_GROUP) return 0;
+    if (k > 0 && qk_round_up(qk_x86_group(d, k), 8) > QK_X86_MAX_GROUP && act != QKERN_ACT_FLOAT) return 0;
+    return 1;
+}
+
+const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode act) {
+    if (!qk_x86_matmul_supported(d, act, 0)) return NULL;
+    switch (act) {
+    case QKERN_ACT_I8_DYNAMIC:
+        return d->format == QKERN_I8 ? "qk_gemm_i8_i8_8x32c4__avx512vnni" : "qk_gemm_i8_i4_8x32c4__avx512vnni";
+    case QKERN_ACT_Q8_0:
+        return d->format == QKERN_Q4_0 ? "qk_gemm_q8_0_q4_0_8x32c4__avx512vnni" : "qk_gemm_q8_0_q8_0_8x32c4__avx512vnni";
+    case QKERN_ACT_Q8_1: return "qk_gemm_q8_1_q4_1_8x32c4__avx512vnni";
+    case QKERN_ACT_FLOAT:
+        switch (d->format) {
+        case QKERN_I8: return "qk_gemm_f32_i8_4x32c4__avx512vnni";
+        case QKERN_I4: return "qk_gemm_f32_i4_4x32c4__avx512vnni";
+        case QKERN_Q4_0: return "qk_gemm_f32_q4_0_4x32c4__avx512vnni";
+        case QKERN_Q4_1: return "qk_gemm_f32_q4_1_4x32c4__avx512vnni";
+        case QKERN_Q8_0: return "qk_gemm_f32_q8_0_4x32c4__avx512vnni";
+        case QKERN_NF4: return "qk_gemm_f32_nf4_4x32c4__avx512vnni";
+        case QKERN_FP8_E4M3: return "qk_gemm_f32_fp8_e4m3_4x32c4__avx512vnni";
+        case QKERN_FP8_E5M2: return "qk_gemm_f32_fp8_e5m2_4x32c4__avx512vnni";
+        default: return NULL;
+        }
+    default: return NULL;
+    }
+}
+
+/* One weight row (output column n) decoded to codes, scales and zero / min per group. */
+typedef struct qk_x86_row {
+    uint8_t *code;       /* kp codes (padding 0) */
+    uint32_t *scale;     /* groups: f32 bits or f16 bits */
+    uint8_t *zero;       /* groups (asymmetric I4) */
+    uint16_t *min;       /* groups (Q4_1) */
+} qk_x86_row;
+
+static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const qk_x86_packed *P, int64_t n,
+                              qk_x86_row *r) {
+    const uint8_t *row = (const uint8_t *)w->data + (size_t)n * L->row_bytes;
+    const int64_t K = P->k;
+    memset(r->code, 0, (size_t)(P->groups * P->g));
+    switch (P->format) {
+    case QKERN_I8:
+    case QKERN_FP8_E4M3:
+    case QKERN_FP8_E5M2: {
+        memcpy(r->code, row, (size_t)K);
+        const float *s = w->scales;
+        for (int64_t G = 0; G < P->groups; G++) {
+            float v = L->group == 0 ? s[0] : s[n * L->groups_per_row + G];
+            r->scale[G] = qk_f32_bits(v);
+        }
+        break;
+    }
+    case QKERN_I4: {
+        for (int64_t i = 0; i < K / 2; i++) {
+            r->code[2 * i] = row[i] & 0xF;
+            r->code[2 * i + 1] = row[i] >> 4;
+        }
+        const uint16_t *s = w->scales;
+        const uint8_t *z = w->zeros;
+        for (int64_t G = 0; G < P->groups; G++) {
+            r->scale[G] = s[n * L->groups_per_row + G];
+            if (P->zero_mode == 2) r->zero[G] = z[n * L->groups_per_row + G] > 15 ? 15 : z[n * L->groups_per_row + G];
+        }
+        break;
+    }
+    case QKERN_NF4: {
+        for (int64_t i = 0; i < K / 2; i++) {
+            r->code[2 * i] = row[i] >> 4; /* bitsandbytes: first element in the high nibble */
+            r->code[2 * i + 1] = row[i] & 0xF;
+        }
+        const float *s = w->scales;
+        for (int64_t G = 0; G < P->groups; G++) r->scale[G] = qk_f32_bits(s[n * L->groups_per_row + G]);
+        break;
+    }
+    case QKERN_Q8_0: {
+        const qk_block_q8_0 *b = (const qk_block_q8_0 *)row;
+        for (int64_t G = 0; G < P->groups; G++) {
+            memcpy(r->code + G * 32, b[G].qs, 32);
+            r->scale[G] = b[G].d;
+        }
+        break;
+    }
+    case QKERN_Q4_0: {
+        const qk_block_q4_0 *b = (const qk_block_q4_0 *)row;
+        for (int64_t G = 0; G < P->groups; G++) {
+            for (int j = 0; j < 16; j++) {
+                r->code[G * 32 + j] = b[G].qs[j] & 0xF;
+                r->code[G * 32 + j + 16] = b[G].qs[j] >> 4;
+            }
+            r->scale[G] = b[G].d;
+        }
+        break;
+    }
+    case QKERN_Q4_1: {
+        const qk_block_q4_1 *b = (const qk_block_q4_1 *)row;
+        for (int64_t G = 0; G < P->groups; G++) {
+            for (int j = 0; j < 16; j++) {
+                r->code[G * 32 + j] = b[G].qs[j] & 0xF;
+                r->code[G * 32 + j + 16] = b[G].qs[j] >> 4;
+            }
+            r->scale[G] = b[G].d;
+            r->min[G] = b[G].m;
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+/* The signed weight the integer kernels multiply (code minus its zero point). */
+static int qk_x86_qw(const qk_x86_packed *P, const qk_x86_row *r, int64_t G, uint8_t code) {
+    if (P->codes == QK_X86_INT8) return (int8_t)code;
+    if (P->zero_mode == 1) return (int)code - 8;
+    if (P->zero_mode == 2) return (int)code - (int)r->zero[G];
+    return code;
+}
+
+qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opts, qk_x86_packed **out) {
+    qk_layout L;
+    qkern_status s = qk_resolve_layout(&w->desc, w->rows, w->cols, &L);
+    if (s != QKERN_OK) return s;
+    qkern_act_mode act = opts ? opts->act : QKERN_ACT_FLOAT;
+    if (!qk_x86_matmul_supported(&w->desc, act, w->cols))
+        return qk_error(QKERN_UNSUPPORTED, "x86 matmul: %s weights (group %lld) with activation mode %d",
+                        qk_format_name(w->desc.format), (long long)w->desc.group, (int)act);
+    qk_x86_packed *P = calloc(1, sizeof *P);
+    if (!P) return qk_error(QKERN_OUT_OF_MEMORY, "x86 pack: out of memory");
+    qkern_format f = w->desc.format;
+    P->format = f;
+    P->act = act;
+    P->bits = qk_x86_bits(f);
+    P->codes = f == QKERN_NF4 ? QK_X86_NF4
+               : (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) ? QK_X86_FP8
+               : P->bits == 4 ? QK_X86_NIB : QK_X86_INT8;
+    P->scale_f16 = f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0;
+    P->zero_mode = (f == QKERN_I4 && (w->desc.flags & QKERN_QUANT_ASYMMETRIC)) ? 2
+                   : (f == QKERN_I4 || f == QKERN_Q4_0) ? 1 : 0;
+    P->has_min = f == QKERN_Q4_1;
+    P->n = w->rows;
+    int64_t g = qk_x86_group(&w->desc, w->cols);
+    int64_t gk = g == w->cols ? qk_round_up(g, P->bits == 4 ? 8 : 4) : g; /* per-row: pad K */
+    P->g = gk;
+    P->groups = w->cols / g;
+    P->k = w->cols;
+    P->panels = (P->n + QK_X86_NR - 1) / QK_X86_NR;
+    P->code_bytes = (size_t)gk * QK_X86_NR * (size_t)P->bits / 8;
+    size_t scale_bytes = P->scale_f16 ? 32 : 64;
+    size_t extra = P->has_min ? 32 : P->zero_mode == 2 ? 16 : 0;
+    P->group_bytes = P->code_bytes + scale_bytes + extra;
+    P->panel_bytes = P->group_bytes * (size_t)P->groups;
+    P->tune = qk_x86_tune_for(f, act);
+
+    size_t total;
+    if (!qk_mul_size(P->panel_bytes, (size_t)P->panels, &total) || !qk_add_size(total, 64, &total)) {
+        free(P);
+        return qk_error(QKERN_INVALID_ARGUMENT, "x86 pack: packed size overflows size_t");
+    }
+    P->w = aligned_alloc(64, (total + 63) / 64 * 64);
+    P->bias = aligned_alloc(64, (size_t)P->panels * QK_X86_NR * sizeof(float));
+    int int_act = act != QKERN_ACT_FLOAT;
+    if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
+    qk_x86_row r;
+    r.code = malloc((size_t)(P->groups * P->g) + 64);
+    r.scale = malloc((size_t)P->groups * sizeof(uint32_t));
+    r.zero = malloc((size_t)P->groups);
+    r.min = malloc((size_t)P->groups * sizeof(uint16_t));
+    if (!P->w || !P->bias || (int_act && !P->comp) || !r.code || !r.scale || !r.zero || !r.min) {
+        free(r.code); free(r.scale); free(r.zero); free(r.min);
+        qk_x86_packed_free(P);
+        return qk_error(QKERN_OUT_OF_MEMORY, "x86 pack: no memory for %zu packed bytes", total);
+    }
+    memset(P->w, 0, total);
+    for (int64_t j = 0; j < P->panels * QK_X86_NR; j++)
+        P->bias[j] = (opts && opts->bias && j < P->n) ? opts->bias[j] : 0.0f;
+    if (int_act) memset(P->comp, 0, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
+
+    for (int64_t n = 0; n < P->n; n++) {
+        qk_x86_decode_row(w, &L, P, n, &r);
+        int64_t p = n / QK_X86_NR, j = n % QK_X86_NR;
+        for (int64_t G = 0; G < P->groups; G++) {
+            uint8_t *grp = P->w + (size_t)p * P->panel_bytes + (size_t)G * P->group_bytes;
+            const uint8_t *c = r.code + G * P->g;
+            if (P->bits == 8) {
+                for (int64_t k = 0; k < P->g; k++) grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
+            } else {
+                for (int64_t k = 0; k < P->g; k++) {
+                    int64_t v = k / 8, t = k % 8;
+                    uint8_t *b = &grp[v * 64 + j * 4 + (t & 3)];
+                    *b = (uint8_t)(t < 4 ? (*b & 0xF0) | c[k] : (*b & 0x0F) | (c[k] << 4));
+                }
+            }
+            uint8_t *sc = grp + P->code_bytes;
+            if (P->scale_f16) {
+                uint16_t h = (uint16_t)r.scale[G];
+                memcpy(sc + j * 2, &h, 2);
+            } else {
+                memcpy(sc + j * 4, &r.scale[G], 4);
+            }
+            uint8_t *ex = sc + (P->scale_f16 ? 32 : 64);
+            if (P->has_min) memcpy(ex + j * 2, &r.min[G], 2);
+            if (P->zero_mode == 2) ex[j] = r.zero[G];
+            if (int_act) {
+                /* Over the padded group too: padding activations are qx = 0 (byte 128), so
+                 * their 128·qw must be compensated like any other column entry. */
+                int32_t sum = 0;
+                for (int64_t k = 0; k < P->g; k++) sum += qk_x86_qw(P, &r, G, c[k]);
+                P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * QK_X86_NR + (size_t)j] = 128 * sum;
+            }
+        }
+    }
+    free(r.code); free(r.scale); free(r.zero); free(r.min);
+    *out = P;
+    return QKERN_OK;
+}
+
+void qk_x86_packed_free(qk_x86_packed *P) {
+    if (!P) return;
+    free(P->w);
+    free(P->comp);
+    free(P->bias);
+    free(P);
+}
+
+size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
+    size_t kp = (size_t)(P->groups * P->g);
+    if (P->act == QKERN_ACT_FLOAT) return (kp * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = (kp + 63) / 64 * 64;
+    size_t nscale = P->act == QKERN_ACT_Q8_0 ? (size_t)P->groups : P->act == QKERN_ACT_Q8_1 ? 2 * (size_t)P->groups : 1;
+    bytes += (nscale * sizeof(float) + 63) / 64 * 64;
+    return bytes;
+}

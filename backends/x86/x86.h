@@ -1,0 +1,94 @@
+/* The x86 AVX-512 VNNI backend: packed-weight layout, kernel entry points, tunables.
+ *
+ * Only backend_x86.c and pack_x86.c (no ISA flags) include this to reach the ISA
+ * files; everything declared here that lives in an *avx512vnni.c file must only be
+ * called after qk_backend_x86.probe said yes.
+ *
+ * Packed weights (every matmul mode). W[N×K] is cut into panels of 16 columns (one
+ * zmm lane per output column, N padded with zero columns) and K into groups of g
+ * (the format's scale group: g = K for per-row scales, 32 for ggml blocks). A panel
+ * is a run of groups; one group of one panel is
+ *     codes   (g/4) × 64 B when 8-bit: chunk c holds k = 4c..4c+3 of the 16 columns,
+ *             column j in bytes 4j..4j+3 (the vpdpbusd operand, "c4" in kernel names);
+ *             (g/8) × 64 B when 4-bit: byte 4j+t of vector v holds k = 8v+t in its low
+ *             nibble and k = 8v+4+t in its high nibble, so a mask and a shift give two
+ *             c4 chunks;
+ *     scales  16 × f32, or 16 × f16 where the format's scale is an f16 (I4, ggml);
+ *     extra   16 × f16 min (Q4_1) or 16 × u8 zero points (asymmetric I4), else nothing.
+ * Groups are stored in K order, so a GEMV streams one panel front to back.
+ * Integer codes are the signed weight (I8, Q8_0), the raw nibble (I4, Q4_0, Q4_1: the
+ * kernel subtracts 8 / the zero point in register), the NF4 code, the FP8 byte.
+ * comp[panel][group][16] = 128·Σ_{k∈G} qw[n][k] (int32), the compensation of the +128
+ * that makes int8 activations unsigned for vpdpbusd; GEMM kernels start each group's
+ * accumulator at -comp, GEMV kernels recompute it from the codes (it is not streamed). */
+#ifndef QK_X86_H
+#define QK_X86_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/backend.h"
+
+#define QK_X86_NR 16 /* columns per panel: one zmm of int32 / f32 lanes */
+
+typedef enum qk_x86_codes {
+    QK_X86_INT8 = 0,   /* signed int8 weights (I8, Q8_0) */
+    QK_X86_NIB = 1,    /* 4-bit unsigned nibbles minus a zero point (I4, Q4_0) or plain (Q4_1) */
+    QK_X86_NF4 = 2,    /* 4-bit NF4 codebook index */
+    QK_X86_FP8 = 3     /* OCP FP8 byte (E4M3 or E5M2) */
+} qk_x86_codes;
+
+typedef struct qk_x86_packed {
+    qkern_format format;
+    qkern_act_mode act;
+    qk_x86_codes codes;
+    int bits;               /* 8 or 4 */
+    int scale_f16;          /* scales stored as f16 */
+    int zero_mode;          /* 0: none, 1: constant 8 (I4 sym, Q4_0), 2: per-group u8 zero points */
+    int has_min;            /* Q4_1: 16 × f16 min after the scales */
+    int64_t n, k, g, groups, panels;
+    size_t code_bytes;      /* codes of one panel-group */
+    size_t group_bytes;     /* codes + scales + extra */
+    size_t panel_bytes;
+    uint8_t *w;             /* panels × panel_bytes, 64-byte aligned */
+    int32_t *comp;          /* panels × groups × 16 (int8-activation modes), else NULL */
+    float *bias;            /* panels × 16, zero padded (always present) */
+    float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
+    const struct qk_x86_tune *tune;
+} qk_x86_packed;
+
+/* Tunable parameters of one kernel family, as data for the autotuner. */
+typedef struct qk_x86_tune {
+    const char *family;     /* "i8_i8", "q8_0_q4_0", … */
+    int mr;                 /* rows per GEMM micro-kernel call */
+    int nr_panels;          /* 16-column panels per micro-kernel call (NR = 16·nr_panels) */
+    int gemv_max_m;         /* M at or below which the GEMV kernel (comp recomputed) runs */
+    int64_t n_block;        /* columns per cache block inside one compute call */
+    int64_t m_block;        /* rows per cache block inside one compute call */
+    int prefetch;           /* bytes ahead the GEMV prefetches in each panel stream (0 = none) */
+    const char *why;        /* how the default was chosen */
+} qk_x86_tune;
+
+/* Activation scratch row for the integer modes: K unsigned bytes (qx + 128), padded to 64,
+ * then f32 scales: 1 (I8_DYNAMIC, LLM_INT8), K/32 d (Q8_0), K/32 d + K/32 s (Q8_1). */
+size_t qk_x86_act_row_bytes(const qk_x86_packed *P);
+
+/* ISA entry points (gemm_int8__avx512vnni.c, gemm_f32__avx512vnni.c). */
+void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
+                                    uint8_t *scratch);
+void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                     int64_t n0, int64_t n1, float *y, int64_t ldy);
+void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
+                                    int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+/* Packing (pack_x86.c, plain C). */
+qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opts, qk_x86_packed **out);
+void qk_x86_packed_free(qk_x86_packed *P);
+/* 1 if this backend has a matmul kernel for desc × act. */
+int qk_x86_matmul_supported(const qkern_quant_desc *desc, qkern_act_mode act, int64_t k);
+const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *desc, qkern_act_mode act);
+
+extern const qk_x86_tune qk_x86_tunes[];
+const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act);
+
+#endif

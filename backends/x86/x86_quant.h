@@ -1,0 +1,17 @@
+/* The x86 backend's quantize / dequantize kernels (quant_*__avx512vnni.c). */
+#ifndef QK_X86_QUANT_H
+#define QK_X86_QUANT_H
+
+#include "kernels/backend.h"
+#include "kernels/format_internal.h"
+
+/* Kernel names, NULL where this backend has no kernel (the front end then runs scalar). */
+const char *qk_x86_quant_kernel_name(const qkern_quant_desc *d);
+const char *qk_x86_dequant_kernel_name(const qkern_quant_desc *d);
+
+/* Rows [r0, r1); src / dst address row 0. Only called for formats named above. */
+void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
+                                 int64_t r1);
+void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0, int64_t r1);
+
+#endif

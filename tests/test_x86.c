@@ -1,0 +1,441 @@
+/* The x86 AVX-512 VNNI backend against its own layout contract and against scalar:
+ *   - probe: unavailable with the documented reason when the features are missing;
+ *   - packing: every byte of the packed panels (codes, scales, zeros / mins, the +128
+ *     compensation) against a naive reference of the layout in backends/x86/x86.h;
+ *   - matmul: every integer mode on data whose f32 combination is exact (power-of-two
+ *     scales, small sums), so y must equal scalar bit for bit, which holds only if every
+ *     int32 group sum and every activation byte is identical; then random data within
+ *     the conformance bound, for all modes, tails M, N ∈ {1,2,3,7,16,33}, 1 and 2 threads;
+ *   - quantize bytes and dequantize floats identical to scalar.
+ * On a CPU without AVX-512 VNNI (or with it masked by QKERN_DISABLE) the kernels cannot
+ * run: the suite says so and checks only the probe. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/x86/x86.h"
+#include "kernels/format_ggml.h"
+#include "kernels/format_half.h"
+#include "support/qk_test.h"
+
+#define NEED (QKERN_CPU_AVX512F | QKERN_CPU_AVX512BW | QKERN_CPU_AVX512VL | QKERN_CPU_AVX512VNNI)
+
+static int have_x86(void) { return (qkern_cpu_features() & NEED) == NEED; }
+
+static qkern_context *ctx_named(const char *backend, int threads) {
+    qkern_context_options o;
+    qkern_context_options_init(&o);
+    o.backend = backend;
+    o.threads = threads;
+    qkern_context *ctx = NULL;
+    qkern_status s = qkern_context_create(&o, &ctx);
+    ck_assert_msg(s == QKERN_OK, "context %s: %s", backend, qkern_last_error());
+    ck_assert_str_eq(qkern_context_backend(ctx), backend);
+    return ctx;
+}
+
+/* ---- probe ------------------------------------------------------------------------- */
+
+START_TEST(test_probe) {
+    char why[128] = "";
+    ck_assert_int_eq(qk_backend_x86.probe(0, why, sizeof why), 0);
+    ck_assert_str_eq(why, "no AVX-512 VNNI on this CPU");
+    ck_assert_int_eq(qk_backend_x86.probe(NEED & ~QKERN_CPU_AVX512VNNI, why, sizeof why), 0);
+    ck_assert_int_eq(qk_backend_x86.probe(NEED, why, sizeof why), 1);
+    /* The backend the library picks follows the masked features. */
+    qkern_context *ctx = qk_test_context(1);
+    if (!have_x86()) ck_assert_str_ne(qkern_context_backend(ctx), "x86");
+    qkern_context_destroy(ctx);
+}
+END_TEST
+
+/* ---- weights --------------------------------------------------------------------------- */
+
+typedef struct wcase {
+    qkern_format f;
+    int64_t group;
+    uint32_t flags;
+    qkern_act_mode act;
+} wcase;
+
+/* Raw random weights in the format (any codes; scales as given by mode). exact: power-of-two
+ * scales and small codes so every sum in the matmul is exact in f32. */
+static void make_weights(qk_qbuf *b, const wcase *c, int64_t n, int64_t k, uint64_t seed, int exact) {
+    qkern_quant_desc d = {c->f, c->group, c->flags};
+    ck_assert(qk_qbuf_alloc(b, d, n, k));
+    qk_rng r;
+    qk_rng_seed(&r, seed);
+    uint8_t *data = b->t.data;
+    size_t nb = b->t.data_bytes;
+    for (size_t i = 0; i < nb; i++) data[i] = (uint8_t)qk_rng_u64(&r);
+    if (c->f == QKERN_I8)
+        for (size_t i = 0; i < nb; i++) {
+            int v = (int)(qk_rng_u64(&r) % (exact ? 31 : 255)) - (exact ? 15 : 127);
+            data[i] = (uint8_t)(int8_t)v;
+        }
+    if (c->f == QKERN_FP8_E4M3 || c->f == QKERN_FP8_E5M2)
+        for (size_t i = 0; i < nb; i++)
+            if ((data[i] & 0x7F) >= (c->f == QKERN_FP8_E4M3 ? 0x7F : 0x7C)) data[i] &= 0xF0; /* no NaN / Inf */
+    size_t ns = b->t.scales_bytes / (c->f == QKERN_I4 ? 2 : 4);
+    for (size_t i = 0; i < ns; i++) {
+        float s = exact ? ldexpf(1.0f, -(int)(qk_rng_u64(&r) % 4)) : qk_rng_uniform(&r, 0.001f, 0.05f);
+        if (c->f == QKERN_I4) ((uint16_t *)b->t.scales)[i] = qk_f32_to_f16(s);
+        else ((float *)b->t.scales)[i] = s;
+    }
+    for (size_t i = 0; i < b->t.zeros_bytes; i++) ((uint8_t *)b->t.zeros)[i] = (uint8_t)(qk_rng_u64(&r) % 16);
+    /* ggml blocks: valid f16 d (and m) in place of the random bytes */
+    if (c->f == QKERN_Q8_0 || c->f == QKERN_Q4_0 || c->f == QKERN_Q4_1 || c->f == QKERN_Q8_1) {
+        size_t bs = c->f == QKERN_Q8_0 ? 34 : c->f == QKERN_Q4_0 ? 18 : 20;
+        for (size_t off = 0; off < nb; off += bs) {
+            float dv = exact ? ldexpf(1.0f, -(int)(qk_rng_u64(&r) % 4)) : qk_rng_uniform(&r, 0.001f, 0.05f);
+            uint16_t h = qk_f32_to_f16(dv), m = qk_f32_to_f16(exact ? -0.5f : qk_rng_uniform(&r, -0.2f, 0.0f));
+            memcpy(data + off, &h, 2);
+            if (c->f == QKERN_Q4_1) memcpy(data + off + 2, &m, 2);
+            if (c->f == QKERN_Q8_0 && exact)
+                for (int j = 0; j < 32; j++) data[off + 2 + j] = (uint8_t)(int8_t)((int)(qk_rng_u64(&r) % 31) - 15);
+        }
+    }
+}
+
+/* The code of W[n][k] as the format defines it (the value the packer must place). */
+static uint8_t ref_code(const qkern_qtensor *w, int64_t n, int64_t k) {
+    const uint8_t *d = w->data;
+    int64_t K = w->cols;
+    switch (w->desc.format) {
+    case QKERN_I8: case QKERN_FP8_E4M3: case QKERN_FP8_E5M2: return d[n * K + k];
+    case QKERN_I4: return (uint8_t)((d[(n * K + k) / 2] >> (k % 2 ? 4 : 0)) & 0xF);
+    case QKERN_NF4: return (uint8_t)((d[(n * K + k) / 2] >> (k % 2 ? 0 : 4)) & 0xF);
+    case QKERN_Q8_0: return d[n * (K / 32) * 34 + (k / 32) * 34 + 2 + k % 32];
+    case QKERN_Q4_0: case QKERN_Q4_1: {
+        size_t bs = w->desc.format == QKERN_Q4_0 ? 18 : 20, ho = bs - 16;
+        uint8_t byte = d[(size_t)(n * (K / 32) + k / 32) * bs + ho + (k % 32) % 16];
+        return (uint8_t)((k % 32) < 16 ? byte & 0xF : byte >> 4);
+    }
+    default: return 0;
+    }
+}
+
+static int ref_qw(const qkern_qtensor *w, int64_t n, int64_t k, int64_t g) {
+    uint8_t c = ref_code(w, n, k);
+    switch (w->desc.format) {
+    case QKERN_I8: case QKERN_Q8_0: return (int8_t)c;
+    case QKERN_Q4_0: return c - 8;
+    case QKERN_I4:
+        if (w->desc.flags & QKERN_QUANT_ASYMMETRIC) return c - ((const uint8_t *)w->zeros)[n * (w->cols / g) + k / g];
+        return c - 8;
+    default: return c;
+    }
+}
+
+static const wcase pack_cases[] = {
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I8, 64, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q8_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q4_1, 32, 0, QKERN_ACT_Q8_1},
+    {QKERN_NF4, 64, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_I4, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+};
+
+/* Every byte of the packed layout from its definition in x86.h, padding included. */
+START_TEST(test_pack_layout) {
+    const wcase *c = &pack_cases[_i];
+    const int64_t n = 37, k = 256;
+    qk_qbuf b;
+    make_weights(&b, c, n, k, 100 + (uint64_t)_i, 0);
+    qkern_matmul_options o;
+    qkern_matmul_options_init(&o);
+    o.act = c->act;
+    qk_x86_packed *P = NULL;
+    ck_assert_int_eq(qk_x86_pack(&b.t, &o, &P), QKERN_OK);
+    const int bits = (c->f == QKERN_I4 || c->f == QKERN_Q4_0 || c->f == QKERN_Q4_1 || c->f == QKERN_NF4) ? 4 : 8;
+    const int64_t g = c->group > 0 ? c->group : k;
+    ck_assert_int_eq(P->g, g);
+    ck_assert_int_eq(P->groups, k / g);
+    ck_assert_int_eq(P->panels, (n + 15) / 16);
+    ck_assert_uint_eq(P->code_bytes, (size_t)(g * 16 * bits / 8));
+    for (int64_t col = 0; col < P->panels * 16; col++) {
+        int64_t p = col / 16, j = col % 16;
+        for (int64_t G = 0; G < P->groups; G++) {
+            const uint8_t *grp = P->w + (size_t)p * P->panel_bytes + (size_t)G * P->group_bytes;
+            int32_t sum = 0;
+            for (int64_t kk = 0; kk < g; kk++) {
+                uint8_t got;
+                if (bits == 8) {
+                    got = grp[(kk / 4) * 64 + j * 4 + kk % 4];
+                } else {
+                    uint8_t byte = grp[(kk / 8) * 64 + j * 4 + (kk % 8) % 4];
+                    got = (uint8_t)(kk % 8 < 4 ? byte & 0xF : byte >> 4);
+                }
+                uint8_t want = col < n ? ref_code(&b.t, col, G * g + kk) : 0;
+                ck_assert_msg(got == want, "case %d col %lld k %lld: code %u, want %u", _i, (long long)col,
+                              (long long)(G * g + kk), got, want);
+                if (col < n) sum += ref_qw(&b.t, col, G * g + kk, g);
+            }
+            const uint8_t *sc = grp + P->code_bytes;
+            if (col < n) {
+                if (c->f == QKERN_I8 || c->f == QKERN_NF4 || c->f == QKERN_FP8_E4M3) {
+                    float want = c->f == QKERN_FP8_E4M3 ? ((float *)b.t.scales)[col]
+                                                        : ((float *)b.t.scales)[col * (k / g) + G];
+                    ck_assert(memcmp(sc + j * 4, &want, 4) == 0);
+                } else if (c->f == QKERN_I4) {
+                    ck_assert(memcmp(sc + j * 2, (uint16_t *)b.t.scales + col * (k / g) + G, 2) == 0);
+                    if (c->flags & QKERN_QUANT_ASYMMETRIC)
+                        ck_assert_uint_eq(sc[32 + j], ((uint8_t *)b.t.zeros)[col * (k / g) + G]);
+                } else {
+                    size_t bs = c->f == QKERN_Q8_0 ? 34 : c->f == QKERN_Q4_0 ? 18 : 20;
+                    const uint8_t *blk = (const uint8_t *)b.t.data + (size_t)(col * (k / 32) + G) * bs;
+                    ck_assert(memcmp(sc + j * 2, blk, 2) == 0);
+                    if (c->f == QKERN_Q4_1) ck_assert(memcmp(sc + 32 + j * 2, blk + 2, 2) == 0);
+                }
+            }
+            if (P->comp && col < n) { /* padding columns are masked out of y; their comp is free */
+                int32_t want = 128 * sum;
+                ck_assert_int_eq(P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * 16 + (size_t)j], want);
+            }
+        }
+    }
+    qk_x86_packed_free(P);
+    qk_qbuf_free(&b);
+}
+END_TEST
+
+/* ---- matmul against scalar --------------------------------------------------------------- */
+
+static const wcase mm_cases[] = {
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I8, 64, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 128, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 64, QKERN_QUANT_ASYMMETRIC, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q8_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q4_1, 32, 0, QKERN_ACT_Q8_1},
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_I4, 128, 0, QKERN_ACT_FLOAT},
+    {QKERN_I4, 32, QKERN_QUANT_ASYMMETRIC, QKERN_ACT_FLOAT},
+    {QKERN_Q4_0, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q4_1, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q8_0, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_NF4, 64, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FLOAT},
+};
+#define N_MM_CASES ((int)(sizeof mm_cases / sizeof mm_cases[0]))
+
+/* Activations: exact → multiples of 1/8 with every 32-block's amax = 127/8, so sx and the
+ * Q8 d are exactly 1/8 and every product of the integer modes is exact. */
+static void make_x(float *x, int64_t m, int64_t k, uint64_t seed, int exact) {
+    qk_rng r;
+    qk_rng_seed(&r, seed);
+    for (int64_t i = 0; i < m * k; i++) {
+        if (exact) x[i] = (float)((int)(qk_rng_u64(&r) % 255) - 127) / 8.0f;
+        else x[i] = qk_rng_normal(&r) * (qk_rng_u64(&r) % 50 == 0 ? 8.0f : 1.0f);
+    }
+    if (exact)
+        for (int64_t i = 0; i < m * k; i += 32) x[i + (int64_t)(qk_rng_u64(&r) % 32)] = (qk_rng_u64(&r) & 1) ? 127.0f / 8 : -127.0f / 8;
+}
+
+static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, const float *bias, int64_t m,
+                  const float *x, float *y, const char *want_backend) {
+    qkern_matmul_options o;
+    qkern_matmul_options_init(&o);
+    o.act = c->act;
+    o.bias = bias;
+    qkern_packed_weights *pw = NULL;
+    qkern_status s = qkern_pack_weights(ctx, w, &o, &pw);
+    ck_assert_msg(s == QKERN_OK, "pack: %s", qkern_last_error());
+    const char *be = NULL, *kn = NULL;
+    qkern_packed_weights_info(pw, NULL, NULL, &be, &kn);
+    ck_assert_msg(strcmp(be, want_backend) == 0, "packed by %s (%s), want %s", be, kn, want_backend);
+    if (strcmp(want_backend, "x86") == 0) ck_assert_ptr_nonnull(strstr(kn, "__avx512vnni"));
+    s = qkern_matmul(ctx, pw, m, x, w->cols, y, w->rows);
+    ck_assert_msg(s == QKERN_OK, "matmul: %s", qkern_last_error());
+    qkern_packed_weights_destroy(pw);
+    return 1;
+}
+
+static const int64_t tail_mn[] = {1, 2, 3, 7, 16, 33};
+
+/* Exact data: y bit-identical to scalar, i.e. identical int32 group sums and activation bytes. */
+START_TEST(test_mm_exact) {
+    if (!have_x86()) return;
+    const wcase *c = &mm_cases[_i];
+    if (c->act == QKERN_ACT_FLOAT) return; /* float modes: bound test below */
+    qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
+    const int64_t ks[] = {128, 256};
+    for (size_t ki = 0; ki < 2; ki++)
+        for (size_t mi = 0; mi < 6; mi++)
+            for (size_t ni = 0; ni < 6; ni++) {
+                int64_t m = tail_mn[mi], n = tail_mn[ni], k = ks[ki];
+                qk_qbuf b;
+                make_weights(&b, c, n, k, 7 + mi * 31 + ni, 1);
+                float *x = malloc(sizeof(float) * (size_t)(m * k));
+                float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
+                float *bias = malloc(sizeof(float) * (size_t)n);
+                for (int64_t j = 0; j < n; j++) bias[j] = (float)j * 0.25f;
+                make_x(x, m, k, 99 + mi, 1);
+                run_mm(cx, &b.t, c, bias, m, x, y1, "x86");
+                run_mm(cs, &b.t, c, bias, m, x, y2, "scalar");
+                for (int64_t i = 0; i < m * n; i++)
+                    ck_assert_msg(memcmp(&y1[i], &y2[i], 4) == 0, "case %d m=%lld n=%lld k=%lld [%lld]: x86 %.9g scalar %.9g",
+                                  _i, (long long)m, (long long)n, (long long)k, (long long)i, (double)y1[i], (double)y2[i]);
+                free(x); free(y1); free(y2); free(bias);
+                qk_qbuf_free(&b);
+            }
+    qkern_context_destroy(cx);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
+/* Random data, every mode, against scalar within the conformance bound
+ * |y - y_ref| ≤ 1e-5·Σ|w·x| + 1e-6 (Σ from the scalar dequantised weights). */
+START_TEST(test_mm_bound) {
+    if (!have_x86()) return;
+    const wcase *c = &mm_cases[_i];
+    qkern_context *cs = ctx_named("scalar", 1);
+    const int64_t ks[] = {128, 512};
+    for (int threads = 1; threads <= 2; threads++) {
+        qkern_context *cx = ctx_named("x86", threads);
+        for (size_t ki = 0; ki < 2; ki++)
+            for (size_t mi = 0; mi < 6; mi++)
+                for (size_t ni = 0; ni < 6; ni++) {
+                    int64_t m = tail_mn[mi], n = tail_mn[ni], k = ks[ki];
+                    qk_qbuf b;
+                    make_weights(&b, c, n, k, 1000 + mi * 7 + ni * 3 + ki, 0);
+                    float *x = malloc(sizeof(float) * (size_t)(m * k)), *wd = malloc(sizeof(float) * (size_t)(n * k));
+                    float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
+                    make_x(x, m, k, 5 + mi + ni, 0);
+                    ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
+                    run_mm(cx, &b.t, c, NULL, m, x, y1, "x86");
+                    run_mm(cs, &b.t, c, NULL, m, x, y2, "scalar");
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double mag = 0;
+                            for (int64_t t = 0; t < k; t++) mag += fabs((double)x[i * k + t] * wd[j * k + t]);
+                            double d = fabs((double)y1[i * n + j] - y2[i * n + j]);
+                            /* integer modes add the activation quantisation to both sides alike */
+                            ck_assert_msg(d <= 1e-5 * mag + 1e-6, "case %d t=%d m=%lld n=%lld k=%lld y[%lld][%lld]: x86 %.9g scalar %.9g",
+                                          _i, threads, (long long)m, (long long)n, (long long)k, (long long)i, (long long)j,
+                                          (double)y1[i * n + j], (double)y2[i * n + j]);
+                        }
+                    free(x); free(wd); free(y1); free(y2);
+                    qk_qbuf_free(&b);
+                }
+        qkern_context_destroy(cx);
+    }
+    qkern_context_destroy(cs);
+}
+END_TEST
+
+/* Results never depend on the thread count (the split depends only on the shape). */
+START_TEST(test_mm_threads_identical) {
+    if (!have_x86()) return;
+    const wcase c = {QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0};
+    const int64_t m = 70, n = 300, k = 1024;
+    qk_qbuf b;
+    make_weights(&b, &c, n, k, 3, 0);
+    float *x = malloc(sizeof(float) * m * k), *y1 = malloc(sizeof(float) * m * n), *y2 = malloc(sizeof(float) * m * n);
+    make_x(x, m, k, 4, 0);
+    qkern_context *c1 = ctx_named("x86", 1), *c2 = ctx_named("x86", 2);
+    run_mm(c1, &b.t, &c, NULL, m, x, y1, "x86");
+    run_mm(c2, &b.t, &c, NULL, m, x, y2, "x86");
+    ck_assert(memcmp(y1, y2, sizeof(float) * m * n) == 0);
+    qkern_context_destroy(c1);
+    qkern_context_destroy(c2);
+    free(x); free(y1); free(y2);
+    qk_qbuf_free(&b);
+}
+END_TEST
+
+/* ---- quantize / dequantize --------------------------------------------------------------- */
+
+static const wcase q_cases[] = {
+    {QKERN_Q8_0, 32, 0, 0}, {QKERN_Q8_1, 32, 0, 0}, {QKERN_Q4_0, 32, 0, 0}, {QKERN_Q4_1, 32, 0, 0},
+    {QKERN_I8, QKERN_GROUP_ROW, 0, 0}, {QKERN_I8, 64, 0, 0}, {QKERN_I8_ASYM, QKERN_GROUP_ROW, 0, 0},
+    {QKERN_I4, 32, 0, 0}, {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, 0}, {QKERN_NF4, 64, 0, 0},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, 0}, {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, 0},
+};
+#define N_Q_CASES ((int)(sizeof q_cases / sizeof q_cases[0]))
+
+/* Quantise on both backends from every data pattern: identical bytes; then dequantise the
+ * same bytes on both: identical floats. */
+START_TEST(test_quant_dequant_identical) {
+    if (!have_x86()) return;
+    const wcase *c = &q_cases[_i];
+    qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
+    const int64_t rows = 19, cols = 256;
+    float *x = malloc(sizeof(float) * rows * cols), *d1 = malloc(sizeof(float) * rows * cols),
+          *d2 = malloc(sizeof(float) * rows * cols);
+    for (int pat = 0; pat < QK_PAT_COUNT; pat++) {
+        qk_fill(x, (size_t)(rows * cols), (qk_pattern)pat, 11 + (uint64_t)pat);
+        if (pat == QK_PAT_GAUSS_OUTLIERS) x[5] = 0.5f, x[6] = -0.5f, x[40] = 2.5f; /* ties */
+        qkern_quant_desc d = {c->f, c->group, c->flags};
+        qk_qbuf a, b;
+        ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
+        ck_assert(qk_qbuf_alloc(&b, d, rows, cols));
+        ck_assert_int_eq(qkern_quantize(cx, x, QKERN_F32, sizeof(float) * rows * cols, &a.t), QKERN_OK);
+        ck_assert_int_eq(qkern_quantize(cs, x, QKERN_F32, sizeof(float) * rows * cols, &b.t), QKERN_OK);
+        ck_assert_msg(memcmp(a.t.data, b.t.data, a.t.data_bytes) == 0, "case %d pattern %s: data bytes differ", _i,
+                      qk_pattern_name((qk_pattern)pat));
+        if (a.t.scales_bytes) ck_assert(memcmp(a.t.scales, b.t.scales, a.t.scales_bytes) == 0);
+        if (a.t.zeros_bytes) ck_assert(memcmp(a.t.zeros, b.t.zeros, a.t.zeros_bytes) == 0);
+        ck_assert_int_eq(qkern_dequantize(cx, &b.t, d1, QKERN_F32, sizeof(float) * rows * cols), QKERN_OK);
+        ck_assert_int_eq(qkern_dequantize(cs, &b.t, d2, QKERN_F32, sizeof(float) * rows * cols), QKERN_OK);
+        ck_assert_msg(memcmp(d1, d2, sizeof(float) * rows * cols) == 0, "case %d pattern %s: dequantised floats differ",
+                      _i, qk_pattern_name((qk_pattern)pat));
+        ck_assert(qk_qbuf_guards_ok(&a));
+        qk_qbuf_free(&a);
+        qk_qbuf_free(&b);
+    }
+    /* Every FP8 / nibble code, NaN and Inf included, dequantises identically. */
+    if (c->f == QKERN_FP8_E4M3 || c->f == QKERN_FP8_E5M2 || c->f == QKERN_NF4 || c->f == QKERN_I4) {
+        qkern_quant_desc d = {c->f, c->group, c->flags};
+        qk_qbuf a;
+        ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
+        for (size_t i = 0; i < a.t.data_bytes; i++) ((uint8_t *)a.t.data)[i] = (uint8_t)(i * 7 + 3);
+        for (size_t i = 0; i < a.t.scales_bytes / 2; i++) ((uint16_t *)a.t.scales)[i] = 0x3C00; /* f16 1 / f32 tiny */
+        for (size_t i = 0; i < a.t.zeros_bytes; i++) ((uint8_t *)a.t.zeros)[i] = (uint8_t)(i % 20); /* clamped >15 */
+        ck_assert_int_eq(qkern_dequantize(cx, &a.t, d1, QKERN_F32, sizeof(float) * rows * cols), QKERN_OK);
+        ck_assert_int_eq(qkern_dequantize(cs, &a.t, d2, QKERN_F32, sizeof(float) * rows * cols), QKERN_OK);
+        ck_assert(memcmp(d1, d2, sizeof(float) * rows * cols) == 0);
+        qk_qbuf_free(&a);
+    }
+    free(x); free(d1); free(d2);
+    qkern_context_destroy(cx);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
+static Suite *x86_suite(void) {
+    Suite *s = suite_create("x86");
+    TCase *t = tcase_create("probe");
+    tcase_add_test(t, test_probe);
+    suite_add_tcase(s, t);
+    if (!have_x86()) {
+        printf("x86: skipped, no AVX-512 VNNI on this CPU\n");
+        return s;
+    }
+    t = tcase_create("pack");
+    tcase_add_loop_test(t, test_pack_layout, 0, (int)(sizeof pack_cases / sizeof pack_cases[0]));
+    suite_add_tcase(s, t);
+    t = tcase_create("matmul");
+    tcase_set_timeout(t, 120);
+    tcase_add_loop_test(t, test_mm_exact, 0, N_MM_CASES);
+    tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
+    tcase_add_test(t, test_mm_threads_identical);
+    suite_add_tcase(s, t);
+    t = tcase_create("quant");
+    tcase_add_loop_test(t, test_quant_dequant_identical, 0, N_Q_CASES);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) {
+    fflush(stdout);
+    return qk_test_run(x86_suite());
+}
