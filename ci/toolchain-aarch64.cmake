@@ -4,11 +4,14 @@
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-# No C++ cross compiler is assumed (qkern's library and tests are C; benchmarks are off
-# when cross-compiling). Point CXX at it only if it exists, so check_language(CXX) stays quiet.
-find_program(_qk_aarch64_cxx aarch64-linux-gnu-g++)
-if(_qk_aarch64_cxx)
-  set(CMAKE_CXX_COMPILER ${_qk_aarch64_cxx})
+# No C++ cross compiler is assumed (Debian: g++-aarch64-linux-gnu). Without one, CXX is
+# marked NOTFOUND so check_language(CXX) says "no C++" instead of picking the host c++,
+# which would then fail to link against the aarch64 library.
+find_program(QK_AARCH64_CXX aarch64-linux-gnu-g++)
+if(QK_AARCH64_CXX)
+  set(CMAKE_CXX_COMPILER ${QK_AARCH64_CXX})
+else()
+  set(CMAKE_CXX_COMPILER CMAKE_CXX_COMPILER-NOTFOUND)
 endif()
 
 # With the multiarch libc6:arm64 (pulled in by check:arm64) the guest's own loader is at

@@ -3,6 +3,7 @@
  * scalar rules of docs/matmul.md) and the choice of kernel per tile. Plain armv8-a: the
  * ISA-specific inner loops live in gemm_int_{neon,dotprod,i8mm}.c and gemm_f32_neon.c. */
 #include <arm_neon.h>
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "kernels/format_fp8.h"
 #include "kernels/format_ggml.h"
 #include "kernels/format_half.h"
+#include "kernels/format_int.h"
 #include "kernels/format_internal.h"
 #include "kernels/qk_error.h"
 #include "qkern/context.h"
@@ -294,14 +296,19 @@ static size_t qk_neon_act_scratch_bytes(const qk_packed *p, int64_t m) {
     return total;
 }
 
+/* max |x| over the finite elements (NaN and ±Inf ignored), 0 if none: the I8 rule. */
 static float qk_neon_amax(const float *x, int64_t k) {
     float32x4_t m = vdupq_n_f32(0.0f);
+    const float32x4_t big = vdupq_n_f32(FLT_MAX);
     int64_t i = 0;
-    for (; i + 4 <= k; i += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + i)));
+    for (; i + 4 <= k; i += 4) {
+        float32x4_t a = vabsq_f32(vld1q_f32(x + i));
+        m = vmaxq_f32(m, vreinterpretq_f32_u32(vandq_u32(vcleq_f32(a, big), vreinterpretq_u32_f32(a))));
+    }
     float a = vmaxvq_f32(m);
     for (; i < k; i++) {
         float v = x[i] < 0 ? -x[i] : x[i];
-        if (v > a) a = v;
+        if (v <= FLT_MAX && v > a) a = v;
     }
     return a;
 }
@@ -349,8 +356,8 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
             }
             break;
         case QKERN_ACT_I8_DYNAMIC: {
-            float amax = qk_neon_amax(xr, h->k);
-            float sx = amax / 127.0f, ix = sx != 0.0f ? 1.0f / sx : 0.0f;
+            float sx, ix;
+            qk_i8_params(qk_neon_amax(xr, h->k), &sx, &ix); /* kernels/format_int.h's I8 rule */
             for (int64_t G = 0; G < h->groups; G++) {
                 int32_t sum = qk_neon_quant_i8_group(xr + G * h->g, h->g, h->gp, ix, (int8_t *)row + G * h->gp);
                 prm[2 * G] = sx;
@@ -361,19 +368,16 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
         case QKERN_ACT_Q8_0:
         case QKERN_ACT_Q8_1:
             for (int64_t G = 0; G < h->groups; G++) {
-                /* quantize_row_q8_{0,1}_ref: d = amax/127, id = 1/d, q = roundf(x·id) (ties away). */
-                const float *xb = xr + G * 32;
-                float d = qk_neon_amax(xb, 32) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-                int8_t *q = (int8_t *)row + G * 32;
-                int32x4_t sum = vdupq_n_s32(0);
-                for (int i = 0; i < 32; i += 8) {
-                    int32x4_t a = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(xb + i), id));
-                    int32x4_t b = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(xb + i + 4), id));
-                    sum = vaddq_s32(sum, vaddq_s32(a, b));
-                    vst1_s8(q + i, vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b))));
+                /* the bytes of qkern_quantize's Q8_0 / Q8_1 (ggml's *_ref rules) */
+                uint16_t d16;
+                float d;
+                int32_t sum;
+                qk_neon_q8_block(xr + G * 32, (int8_t *)row + G * 32, &d16, &d, &sum);
+                prm[2 * G] = qk_f16_to_f32(d16);
+                if (h->act == QKERN_ACT_Q8_1) {
+                    const float sv = (float)sum * d;
+                    prm[2 * G + 1] = qk_f16_to_f32(sv != sv ? (uint16_t)0xFE00u : qk_f32_to_f16(sv));
                 }
-                prm[2 * G] = qk_f16_to_f32(qk_f32_to_f16(d));
-                prm[2 * G + 1] = qk_f16_to_f32(qk_f32_to_f16((float)vaddvq_s32(sum) * d));
             }
             break;
         case QKERN_ACT_FP8_E4M3:

@@ -96,6 +96,8 @@ qkern_status qk_dequant_ggml__neon(const qkern_qtensor *src, float *dst, int64_t
 /* Row quantisers shared by quantize and the matmul activation path. */
 void qk_neon_quantize_row_q8_0(const float *x, void *blocks, int64_t k);
 void qk_neon_quantize_row_q8_1(const float *x, void *blocks, int64_t k);
+/* One ggml Q8 block: codes, f16 d, the unrounded f32 d and Σ codes. */
+void qk_neon_q8_block(const float *x, int8_t *q, uint16_t *d16, float *d32, int32_t *sum);
 
 /* Helpers for pointer arithmetic on the packed layout. */
 static inline const unsigned char *qk_neon_panel_ptr(const qk_neon_pack *h, int64_t panel) {
