@@ -1,4 +1,5 @@
 /* Context API: create / destroy, options, describe, version, CPU features, forcing and masking. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, strdup under -std=c11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
