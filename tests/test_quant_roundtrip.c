@@ -49,7 +49,9 @@ static double rt_bound(const qkern_quant_desc *d, double x, double amax, double 
     case QKERN_I8_ASYM: return 0.5 * (hi - lo) / 255 * 1.0001 + 1e-6 * (hi - lo);
     case QKERN_I4:
         if (d->flags & QKERN_QUANT_ASYMMETRIC) return (hi - lo) / 15 * (1 + 2 * f16) + 1e-6 * (hi - lo);
-        return 0.5 * (2 * amax / 15) * (1 + 2 * f16) + 1e-6 * amax;
+        /* code 15 is +7·s, so x = amax (7.5·s before the f16 rounding of s) can be off by
+         * s/2 + 7.5·|s - f16(s)|, up to 7.5·2^-11·s beyond s/2. */
+        return 0.5 * (2 * amax / 15) * (1 + 8 * f16) + 1e-6 * amax;
     case QKERN_Q8_0:
     case QKERN_Q8_1: return 0.5 * amax / 127 + 127 * (amax / 127) * f16 + 1e-7 * amax;
     case QKERN_Q4_0: return amax / 8 * (1 + 8 * f16) + 1e-6 * amax;
