@@ -16,14 +16,14 @@
  * Zen 4, 2 vCPU, 1 MiB… 2 MiB L2 per core, 32 MiB L3; vpdpbusd zmm 1/cycle): see
  * docs/performance-x86.md for the runs behind each number. */
 const qk_x86_tune qk_x86_tunes[] = {
-    {"i8_i8", 8, 2, 4, 128, 96, 0,
+    {"i8_i8", 8, 2, 8, 128, 96, 0,
      "8x32: 16 int32 accumulators + 2 weight vectors + 1 broadcast; 10 loads per 16 vpdpbusd keeps the "
      "load ports below the 1 zmm vpdpbusd/cycle of Zen 4. 128 columns × K int8 = 512 KiB at K=4096 stays in L2."},
-    {"i8_i4", 6, 2, 4, 128, 96, 0,
+    {"i8_i4", 6, 2, 8, 128, 96, 0,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); nibble unpack runs on the ALU pipes beside vpdpbusd"},
-    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, "as i8_i4; per 32-block scale d_w·d_x costs a mul + cvt + fma per accumulator"},
-    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 with int8 codes"},
-    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x term"},
+    {"q8_0_q4_0", 6, 2, 8, 128, 96, 0, "as i8_i4; per 32-block scale d_w·d_x costs a mul + cvt + fma per accumulator"},
+    {"q8_0_q8_0", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 with int8 codes"},
+    {"q8_1_q4_1", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x term"},
     {"f32", 4, 2, 0, 128, 96, 0, "4x32 f32 FMA: 8 f32 + 8 group accumulators; codes decoded per 16×4 chunk"},
     {NULL, 0, 0, 0, 0, 0, 0, NULL},
 };

@@ -53,14 +53,14 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const __m512 nf4 = _mm512_loadu_ps(qk_x86_nf4_table);
     const __m512i nib = _mm512_set1_epi8(0x0F);
-    __m512 facc[MR][NP], gacc[MR][NP];
+    __m512 facc[4][2], gacc[4][2]; /* fixed size: registers once unrolled */
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
     for (int64_t G = 0; G < groups; G++) {
-        const uint8_t *gp[NP];
-        __m512i zv[NP];
+        const uint8_t *gp[2];
+        __m512i zv[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
@@ -78,12 +78,12 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
         const float *xg = xa + G * g;
         if (KIND == QK_F_INT8 || KIND == QK_F_E4M3 || KIND == QK_F_E5M2) {
             for (int64_t c = 0; c < g / 4; c++) {
-                __m512i v[NP];
+                __m512i v[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) v[p] = _mm512_loadu_si512(gp[p] + c * 64);
 #pragma GCC unroll 4
                 for (int t = 0; t < 4; t++) {
-                    __m512 w[NP];
+                    __m512 w[2];
 #pragma GCC unroll 4
                     for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, nf4);
 #pragma GCC unroll 8
@@ -96,7 +96,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             }
         } else {
             for (int64_t c = 0; c < g / 8; c++) {
-                __m512i lo[NP], hi[NP];
+                __m512i lo[2], hi[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
                     __m512i raw = _mm512_loadu_si512(gp[p] + c * 64);
@@ -105,7 +105,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 }
 #pragma GCC unroll 8
                 for (int t = 0; t < 8; t++) {
-                    __m512 w[NP];
+                    __m512 w[2];
 #pragma GCC unroll 4
                     for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(t < 4 ? lo[p] : hi[p], t & 3, KIND, nf4);
 #pragma GCC unroll 8

@@ -142,17 +142,19 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const int32_t *comp = P->comp ? P->comp + (size_t)p0 * (size_t)groups * QK_X86_NR : NULL;
     const __m512i nib = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), b80 = _mm512_set1_epi8((char)0x80);
-    __m512 facc[MR > 0 ? MR : 1][NP];
-    __m512i acc[MR > 0 ? MR : 1][NP];
-    __m512i cacc[NP];
+    /* Fixed-size arrays (not VLAs) so that, with every loop unrolled by its constant
+     * bound, the compiler keeps each element in a register. */
+    __m512 facc[8][2];
+    __m512i acc[8][2];
+    __m512i cacc[2];
 #pragma GCC unroll 16
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
 
     for (int64_t G = 0; G < groups; G++) {
-        const uint8_t *gp[NP];
-        __m512i zv[NP];
+        const uint8_t *gp[2];
+        __m512i zv[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
@@ -170,7 +172,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
         const uint8_t *xa = act + G * g;
         if (WK == QK_W8) {
             for (int64_t c = 0; c < g / 4; c++) {
-                __m512i w[NP];
+                __m512i w[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
                     w[p] = _mm512_loadu_si512(gp[p] + c * 64);
@@ -187,7 +189,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
             }
         } else {
             for (int64_t v = 0; v < g / 8; v++) {
-                __m512i wl[NP], wh[NP];
+                __m512i wl[2], wh[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
                     __m512i raw = _mm512_loadu_si512(gp[p] + v * 64);
@@ -260,19 +262,19 @@ typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_
                      int64_t ldy, __mmask16 lm) {                                                             \
         qk_x86_tile_int(P, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                             \
     }
-/* Per family: GEMM tiles MR = 1..MRMAX with two panels and one panel, GEMV tiles MR = 1..4. */
+/* Per family: GEMM tiles MR = 1..6 with two panels and one panel; GEMV tiles MR = 1..8
+ * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream. */
 #define QK_FAMILY(F, WK, AK)                                                                                    \
     QK_TILE(F##_g1x2, 1, 2, WK, AK, 0) QK_TILE(F##_g2x2, 2, 2, WK, AK, 0) QK_TILE(F##_g3x2, 3, 2, WK, AK, 0)      \
     QK_TILE(F##_g4x2, 4, 2, WK, AK, 0) QK_TILE(F##_g5x2, 5, 2, WK, AK, 0) QK_TILE(F##_g6x2, 6, 2, WK, AK, 0)      \
     QK_TILE(F##_g1x1, 1, 1, WK, AK, 0) QK_TILE(F##_g2x1, 2, 1, WK, AK, 0) QK_TILE(F##_g3x1, 3, 1, WK, AK, 0)      \
     QK_TILE(F##_g4x1, 4, 1, WK, AK, 0) QK_TILE(F##_g5x1, 5, 1, WK, AK, 0) QK_TILE(F##_g6x1, 6, 1, WK, AK, 0)      \
-    QK_TILE(F##_v1x2, 1, 2, WK, AK, 1) QK_TILE(F##_v2x2, 2, 2, WK, AK, 1) QK_TILE(F##_v3x2, 3, 2, WK, AK, 1)      \
-    QK_TILE(F##_v4x2, 4, 2, WK, AK, 1) QK_TILE(F##_v1x1, 1, 1, WK, AK, 1) QK_TILE(F##_v2x1, 2, 1, WK, AK, 1)      \
-    QK_TILE(F##_v3x1, 3, 1, WK, AK, 1) QK_TILE(F##_v4x1, 4, 1, WK, AK, 1)                                       \
+    QK_TILE(F##_v1, 1, 1, WK, AK, 1) QK_TILE(F##_v2, 2, 1, WK, AK, 1) QK_TILE(F##_v3, 3, 1, WK, AK, 1)            \
+    QK_TILE(F##_v4, 4, 1, WK, AK, 1) QK_TILE(F##_v5, 5, 1, WK, AK, 1) QK_TILE(F##_v6, 6, 1, WK, AK, 1)            \
+    QK_TILE(F##_v7, 7, 1, WK, AK, 1) QK_TILE(F##_v8, 8, 1, WK, AK, 1)                                           \
     static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
                                                   {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \
-    static const qk_x86_tile_fn F##_gemv[2][4] = {{F##_v1x1, F##_v2x1, F##_v3x1, F##_v4x1},                      \
-                                                  {F##_v1x2, F##_v2x2, F##_v3x2, F##_v4x2}};
+    static const qk_x86_tile_fn F##_gemv[8] = {F##_v1, F##_v2, F##_v3, F##_v4, F##_v5, F##_v6, F##_v7, F##_v8};
 
 QK_FAMILY(qk_i8_i8, QK_W8, QK_A_I8)
 QK_FAMILY(qk_i8_i4, QK_W4Z8, QK_A_I8)
@@ -288,14 +290,14 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
     const int64_t g = P->g;
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    __m512i acc[MR][NP];
+    __m512i acc[8][2];
 #pragma GCC unroll 16
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++)
             acc[m][p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + p) * QK_X86_NR));
     for (int64_t c = 0; c < g / 4; c++) {
-        __m512i w[NP];
+        __m512i w[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
 #pragma GCC unroll 16
@@ -335,7 +337,7 @@ static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
 void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const qk_x86_tile_fn(*gemm)[6] = NULL;
-    const qk_x86_tile_fn(*gemv)[4] = NULL;
+    const qk_x86_tile_fn *gemv = NULL;
     switch (P->act) {
     case QKERN_ACT_I8_DYNAMIC:
         if (P->codes == QK_X86_INT8) { gemm = qk_i8_i8_gemm; gemv = qk_i8_i8_gemv; }
@@ -353,8 +355,9 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     const size_t rb = qk_x86_act_row_bytes(P);
     const size_t qbytes = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
     const int64_t m = m1 - m0;
-    const int use_gemv = m <= P->tune->gemv_max_m;
-    const int mr = row_w8 ? 8 : use_gemv ? 4 : 6;
+    /* M ≤ gemv_max_m: one pass over the weights, one panel stream, all rows at once. */
+    const int use_gemv = !row_w8 && m <= P->tune->gemv_max_m;
+    const int mr = row_w8 ? 8 : use_gemv ? (int)m : 6;
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
@@ -363,9 +366,10 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
         for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
             int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
-            for (int64_t nn = nb0; nn < nb1; nn += 2 * QK_X86_NR) {
+            const int64_t step = use_gemv ? QK_X86_NR : 2 * QK_X86_NR;
+            for (int64_t nn = nb0; nn < nb1; nn += step) {
                 int64_t cols = nb1 - nn;
-                int np = cols > QK_X86_NR ? 2 : 1;
+                int np = !use_gemv && cols > QK_X86_NR ? 2 : 1;
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 for (int64_t r = mb0; r < mb1; r += mr) {
@@ -373,7 +377,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                     const uint8_t *a = scratch + (size_t)r * rb;
                     float *yt = y + r * ldy + nn;
                     qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1]
-                                        : use_gemv ? gemv[np - 1][rows - 1]
+                                        : use_gemv ? gemv[rows - 1]
                                                    : gemm[np - 1][rows - 1];
                     fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
                 }

@@ -56,10 +56,10 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
     if (!qk_x86_matmul_supported(d, act, 0)) return NULL;
     switch (act) {
     case QKERN_ACT_I8_DYNAMIC:
-        return d->format == QKERN_I8 ? "qk_gemm_i8_i8_8x32c4__avx512vnni" : "qk_gemm_i8_i4_8x32c4__avx512vnni";
+        return d->format == QKERN_I8 ? "qk_gemm_i8_i8_8x32c4__avx512vnni" : "qk_gemm_i8_i4_6x32c4__avx512vnni";
     case QKERN_ACT_Q8_0:
-        return d->format == QKERN_Q4_0 ? "qk_gemm_q8_0_q4_0_8x32c4__avx512vnni" : "qk_gemm_q8_0_q8_0_8x32c4__avx512vnni";
-    case QKERN_ACT_Q8_1: return "qk_gemm_q8_1_q4_1_8x32c4__avx512vnni";
+        return d->format == QKERN_Q4_0 ? "qk_gemm_q8_0_q4_0_6x32c4__avx512vnni" : "qk_gemm_q8_0_q8_0_6x32c4__avx512vnni";
+    case QKERN_ACT_Q8_1: return "qk_gemm_q8_1_q4_1_6x32c4__avx512vnni";
     case QKERN_ACT_FLOAT:
         switch (d->format) {
         case QKERN_I8: return "qk_gemm_f32_i8_4x32c4__avx512vnni";
