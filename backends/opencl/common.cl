@@ -33,5 +33,3 @@ static inline void qk_f16_store(__global uchar *p, float f) {
     p[0] = (uchar)(h & 0xff);
     p[1] = (uchar)(h >> 8);
 }
-/* ggml's MAX(a, b): ((a) > (b) ? (a) : (b)), NaN behaviour included. */
-static inline float qk_ggml_max(float a, float b) { return a > b ? a : b; }

@@ -3,9 +3,12 @@
  *
  * Register-blocked, no local memory (on CPU devices barriers turn into work-item loops
  * that vectorise poorly; TOOLCHAIN.md section 4): a work-item owns QK_MR rows x QK_NR columns
- * and walks K in 32-element chunks as char16 pairs. Products are formed in short
- * (|q_x| <= 127, |q_w| <= 128, so every product fits) and pairs are widened to int
- * before adding, the shape of pmaddwd.
+ * and walks K in 32-element chunks. Without an integer dot product (PoCL's LLVM turns
+ * int8 vector products into vpmulld + shuffles, no pmaddwd) the fastest exact form on a
+ * CPU device is f32 FMA over integer values: activations arrive as small integers
+ * stored in f32, weights are widened per chunk, and every partial sum is an integer of
+ * magnitude < 2^24 (|q_x*q_w| <= 127*128, at most 1024 products before the lanes are
+ * folded into an int32), so the f32 sums are exact and the int32 group sums identical.
  *
  * Build options (the autotuner's space): QK_MR, QK_NR (tile), QK_WBITS 8 | 4,
  * QK_XBLOCK 1 if the activation scale is per 32-block (Q8_0 / Q8_1) else per row,
@@ -14,7 +17,7 @@
  *
  * Layouts (packed once by matmul_opencl.c; K a multiple of 32, N padded to QK_NR,
  * X rows padded to QK_MR):
- *   qx  M x K int8, row stride ldq bytes;  sx: per row, or per (row, 32-block)
+ *   qx  M x K small integers held in f32, row stride ldq elements;  sx: per row, or per (row, 32-block)
  *   wq  8-bit: N x K int8;  4-bit: per 32-chunk 16 bytes, element j in the low nibble of
  *       byte j and element j+16 in the high nibble (ggml's order; I4 is reordered at pack)
  *   sw  per (n, group) f32;  wz per (n, group) u8;  mw (Q4_1) per (n, block) f32;  sxs (Q8_1) per (m, block) */
@@ -41,18 +44,17 @@
 #define QK_Q41 0
 #endif
 
-static inline int8 qk_dot16(char16 a, char16 b) {
-    short16 p = convert_short16(a) * convert_short16(b);
-    return convert_int8(p.even) + convert_int8(p.odd);
+/* Lane-wise f32 accumulation is folded into the int32 sum every QK_FOLD chunks (1024 elements). */
+#define QK_FOLD 32
+
+static inline int qk_fold(float16 v) {
+    float8 c = v.lo + v.hi;
+    float4 a = c.lo + c.hi;
+    float2 b = a.lo + a.hi;
+    return convert_int(b.x + b.y);
 }
 
-static inline int qk_hsum8(int8 v) {
-    int4 a = v.lo + v.hi;
-    int2 b = a.lo + a.hi;
-    return b.x + b.y;
-}
-
-__kernel void qk_gemm_int(__global const char *qx, int ldq, __global const float *sx, __global const float *sxs,
+__kernel void qk_gemm_int(__global const float *qx, int ldq, __global const float *sx, __global const float *sxs,
                           __global const uchar *wq, __global const float *sw, __global const uchar *wz,
                           __global const float *mw, __global const float *bias, __global float *y, int y_off,
                           int ldy, int M, int N, int K32, int CPG) {
@@ -71,11 +73,11 @@ __kernel void qk_gemm_int(__global const char *qx, int ldq, __global const float
         for (int j = 0; j < QK_NR; j++) yacc[i][j] = 0.0f;
 
     for (int g = 0; g < G; g++) {
-        int8 acc[QK_MR][QK_NR];
+        int isum[QK_MR][QK_NR];
 #pragma unroll
         for (int i = 0; i < QK_MR; i++)
 #pragma unroll
-            for (int j = 0; j < QK_NR; j++) acc[i][j] = (int8)(0);
+            for (int j = 0; j < QK_NR; j++) isum[i][j] = 0;
 #if QK_WBITS == 4
         char16 off[QK_NR];
 #pragma unroll
@@ -89,27 +91,39 @@ __kernel void qk_gemm_int(__global const char *qx, int ldq, __global const float
 #endif
         }
 #endif
-        for (int c = g * CPG; c < (g + 1) * CPG; c++) {
-            char16 xa[QK_MR], xb[QK_MR];
+        for (int c0 = g * CPG; c0 < (g + 1) * CPG; c0 += QK_FOLD) {
+            const int c1 = min(c0 + QK_FOLD, (g + 1) * CPG);
+            float16 acc[QK_MR][QK_NR];
 #pragma unroll
-            for (int i = 0; i < QK_MR; i++) {
-                __global const char *xp = qx + (long)(m0 + i) * ldq + c * 32;
-                xa[i] = vload16(0, xp);
-                xb[i] = vload16(1, xp);
-            }
+            for (int i = 0; i < QK_MR; i++)
 #pragma unroll
-            for (int j = 0; j < QK_NR; j++) {
+                for (int j = 0; j < QK_NR; j++) acc[i][j] = (float16)(0.0f);
+            for (int c = c0; c < c1; c++) {
+                float16 xa[QK_MR], xb[QK_MR];
+#pragma unroll
+                for (int i = 0; i < QK_MR; i++) {
+                    __global const float *xp = qx + (long)(m0 + i) * ldq + c * 32;
+                    xa[i] = vload16(0, xp);
+                    xb[i] = vload16(1, xp);
+                }
+#pragma unroll
+                for (int j = 0; j < QK_NR; j++) {
 #if QK_WBITS == 8
-                __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
-                char16 wa = vload16(0, wp), wb = vload16(1, wp);
+                    __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
+                    float16 wa = convert_float16(vload16(0, wp)), wb = convert_float16(vload16(1, wp));
 #else
-                uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
-                char16 wa = as_char16(b & (uchar16)(15)) - off[j];
-                char16 wb = as_char16(b >> (uchar16)(4)) - off[j];
+                    uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
+                    float16 wa = convert_float16(as_char16(b & (uchar16)(15)) - off[j]);
+                    float16 wb = convert_float16(as_char16(b >> (uchar16)(4)) - off[j]);
 #endif
 #pragma unroll
-                for (int i = 0; i < QK_MR; i++) acc[i][j] += qk_dot16(xa[i], wa) + qk_dot16(xb[i], wb);
+                    for (int i = 0; i < QK_MR; i++) acc[i][j] = fma(xa[i], wa, fma(xb[i], wb, acc[i][j]));
+                }
             }
+#pragma unroll
+            for (int i = 0; i < QK_MR; i++)
+#pragma unroll
+                for (int j = 0; j < QK_NR; j++) isum[i][j] += qk_fold(acc[i][j]);
         }
 #pragma unroll
         for (int i = 0; i < QK_MR; i++) {
@@ -121,7 +135,7 @@ __kernel void qk_gemm_int(__global const char *qx, int ldq, __global const float
 #pragma unroll
             for (int j = 0; j < QK_NR; j++) {
                 float s = xs * sw[(long)(n0 + j) * G + g];
-                yacc[i][j] += s * (float)qk_hsum8(acc[i][j]);
+                yacc[i][j] += s * (float)isum[i][j];
 #if QK_Q41
                 yacc[i][j] += mw[(long)(n0 + j) * G + g] * sxs[(long)(m0 + i) * K32 + g];
 #endif

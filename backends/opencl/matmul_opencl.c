@@ -210,7 +210,7 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
     cl_kernel kq = NULL, kg = NULL;
     cl_int e = CL_SUCCESS;
     const int K32 = pk->K32;
-    qkern_status s = qk_ocl_alloc(st, (size_t)mpad * (size_t)k, CL_MEM_READ_WRITE, &qx);
+    qkern_status s = qk_ocl_alloc(st, (size_t)mpad * (size_t)k * sizeof(float), CL_MEM_READ_WRITE, &qx);
     if (s == QKERN_OK)
         s = qk_ocl_alloc(st, (size_t)mpad * (size_t)(pk->xblock ? K32 : 1) * sizeof(float), CL_MEM_READ_WRITE, &sx);
     if (s == QKERN_OK && pk->q41) s = qk_ocl_alloc(st, (size_t)mpad * (size_t)K32 * sizeof(float), CL_MEM_READ_WRITE, &sxs);
@@ -221,7 +221,7 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
     /* 1. activations → int8 (+ scales) */
     if (s == QKERN_OK) {
         if (pk->xblock) {
-            snprintf(opts, sizeof opts, "%s%s", base, pk->q41 ? " -D QK_Q8_1=1" : "");
+            snprintf(opts, sizeof opts, "%s -D QK_XFLOAT=1%s", base, pk->q41 ? " -D QK_Q8_1=1" : "");
             s = qk_ocl_kernel(st, "quant_act.cl", opts, "qk_q8_split", &kq);
             if (s == QKERN_OK) {
                 const size_t sz[] = {sizeof(cl_mem), sizeof(int), sizeof(int), sizeof(int), sizeof(cl_mem), sizeof(int),
@@ -231,7 +231,8 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
                 if (e == CL_SUCCESS) e = qk_ocl_run2d(q, kq, (size_t)K32, (size_t)m, 1, 1);
             }
         } else {
-            s = qk_ocl_kernel(st, "quant_act.cl", base, "qk_quant_i8", &kq);
+            snprintf(opts, sizeof opts, "%s -D QK_XFLOAT=1", base);
+            s = qk_ocl_kernel(st, "quant_act.cl", opts, "qk_quant_i8", &kq);
             if (s == QKERN_OK) {
                 int groups = 1, stat = 0;
                 const size_t sz[] = {sizeof(cl_mem), sizeof(int), sizeof(int), sizeof(int), sizeof(int),
@@ -245,8 +246,8 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
     }
     /* 2. the GEMM */
     if (s == QKERN_OK) {
-        snprintf(opts, sizeof opts, "%s -D QK_MR=%d -D QK_NR=%d -D QK_WBITS=%d -D QK_XBLOCK=%d -D QK_WZERO=%d -D QK_Q41=%d",
-                 base, mr, nr, pk->wbits, pk->xblock, pk->wzero, pk->q41);
+        snprintf(opts, sizeof opts, "%s%s -D QK_MR=%d -D QK_NR=%d -D QK_WBITS=%d -D QK_XBLOCK=%d -D QK_WZERO=%d -D QK_Q41=%d",
+                 base, getenv("QKERN_OPENCL_XOPTS") ? getenv("QKERN_OPENCL_XOPTS") : "", mr, nr, pk->wbits, pk->xblock, pk->wzero, pk->q41);
         s = qk_ocl_kernel(st, "gemm_int.cl", opts, "qk_gemm_int", &kg);
         if (s == QKERN_OK) {
             const size_t sz[] = {sizeof(cl_mem), sizeof(int), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem),
@@ -257,6 +258,9 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
             e = qk_ocl_set_args(kg, 16, sz, ptr);
             size_t gx = (size_t)((n + nr - 1) / nr), gy = (size_t)(mpad / mr);
             size_t lx = gx < 16 ? gx : 16, ly = 1;
+            const char *lws = getenv("QKERN_OPENCL_LWS");
+            unsigned a, b;
+            if (lws && sscanf(lws, "%ux%u", &a, &b) == 2 && a && b) { lx = a; ly = b; }
             if (e == CL_SUCCESS) e = qk_ocl_run2d(q, kg, gx, gy, lx, ly);
             if (e != CL_SUCCESS) s = qk_ocl_fail(e, "GEMM launch");
         }

@@ -1,50 +1,77 @@
 /* Activation quantisers, shared by the quantize op (same kernels, same bytes) and the
  * matmul front half. One work-item per (row, group) or (row, 32-block).
  *
- *   qk_quant_i8:    I8, per group of GL elements (GL = K for a row scale):
- *                   s = amax/127, inv = s ? 1/s : 0, q = clamp(RNE(x*inv), -127, 127)
+ *   qk_quant_i8:    I8, per group of GL elements (GL = K for a row scale), the rule and
+ *                   special values of kernels/format_int.h
  *   qk_q8_0_*:      ggml quantize_row_q8_0_ref: d = amax/127, id = d ? 1/d : 0, q = roundf(x*id)
  *   qk_q8_1_*:      ggml quantize_row_q8_1_ref: as Q8_0, plus s = f16(d * sum(q))
  * "_blocks" writes ggml block bytes (the quantize op); "_split" writes qs to a row-major
  * int8 matrix and the f16-rounded d (and s) as floats (what the GEMM kernels read). */
 
+/* The GEMM reads the quantised activations as integer values held in f32 (gemm_int.cl). */
+#ifdef QK_XFLOAT
+typedef float qk_q_t;
+#else
+typedef char qk_q_t;
+#endif
+
+/* kernels/format_int.h: amax over the finite elements; inv = 1/s only when finite and
+ * non-zero; a NaN product gives code 0; clamp, then round to nearest even. */
 static inline float qk_i8_amax(__global const float *x, int n) {
     float amax = 0.0f;
     for (int k = 0; k < n; k++) {
         float a = fabs(x[k]);
-        amax = a > amax ? a : amax;
+        if (a <= FLT_MAX && a > amax) amax = a;
     }
     return amax;
 }
 
-static inline char qk_i8_round(float v) { return (char)clamp(convert_int_sat_rte(v), -127, 127); }
+static inline float qk_int_inv(float s) {
+    float inv = qk_div(1.0f, s);
+    return (inv != 0.0f && inv - inv == 0.0f) ? inv : 0.0f;
+}
+
+static inline qk_q_t qk_i8_round(float v) {
+    if (isnan(v)) v = 0.0f;
+    return (qk_q_t)rint(clamp(v, -127.0f, 127.0f));
+}
 
 /* gid0 = group within the row, gid1 = row. static_scales: read scales[] instead of computing them. */
 __kernel void qk_quant_i8(__global const float *x, int x_off, int ldx, int gl, int groups,
-                          __global char *q, int ldq, __global float *scales, int static_scales) {
+                          __global qk_q_t *q, int ldq, __global float *scales, int static_scales) {
     int g = get_global_id(0), r = get_global_id(1);
     if (g >= groups) return;
     __global const float *xr = x + x_off + (long)r * ldx + (long)g * gl;
-    __global char *qr = q + (long)r * ldq + (long)g * gl;
-    float s;
+    __global qk_q_t *qr = q + (long)r * ldq + (long)g * gl;
+    float s, inv;
     if (static_scales) {
         s = scales[(long)r * groups + g];
+        inv = qk_int_inv(s);
     } else {
         s = qk_div(qk_i8_amax(xr, gl), 127.0f);
+        inv = qk_int_inv(s);
+        if (inv == 0.0f) s = 0.0f;
         scales[(long)r * groups + g] = s;
     }
-    float inv = s != 0.0f ? qk_div(1.0f, s) : 0.0f;
     for (int k = 0; k < gl; k++) qr[k] = qk_i8_round(xr[k] * inv);
+}
+
+/* C's (int8_t) cast of a float as x86-64 executes it: NaN, Inf and out-of-range give 0. */
+static inline char qk_ggml_to_i8(float v) {
+    return (v >= -2147483648.0f && v < 2147483648.0f) ? (char)convert_int(v) : (char)0;
 }
 
 static inline float qk_q8_block(__global const float *xb, char *qs, int *sum) {
     float amax = 0.0f;
-    for (int j = 0; j < 32; j++) amax = qk_ggml_max(amax, fabs(xb[j]));
+    for (int j = 0; j < 32; j++) {
+        float a = fabs(xb[j]);
+        if (a > amax) amax = a; /* NaN never enters the statistics (backends/scalar/quant_ggml.c) */
+    }
     float d = qk_div(amax, 127.0f);
     float id = d != 0.0f ? qk_div(1.0f, d) : 0.0f;
     int s = 0;
     for (int j = 0; j < 32; j++) {
-        qs[j] = (char)convert_int_sat(round(xb[j] * id));
+        qs[j] = qk_ggml_to_i8(round(xb[j] * id));
         s += qs[j];
     }
     *sum = s;
@@ -71,19 +98,21 @@ __kernel void qk_q8_1_blocks(__global const float *x, int x_off, int ldx, int nb
     float d = qk_q8_block(x + x_off + (long)r * ldx + b * 32, qs, &sum);
     __global uchar *o = out + (long)r * row_bytes + b * 36;
     qk_f16_store(o, d);
-    qk_f16_store(o + 2, (float)sum * d);
+    float sd = (float)sum * d;
+    if (isnan(sd)) { o[2] = 0x00; o[3] = 0xfe; } /* the reference's -qNaN as f16 */
+    else qk_f16_store(o + 2, sd);
     for (int j = 0; j < 32; j++) o[4 + j] = (uchar)qs[j];
 }
 
-/* Split layout for the GEMM: qx row stride ldq bytes, dx / sx (Q8_1) nb floats per row. */
-__kernel void qk_q8_split(__global const float *x, int x_off, int ldx, int nb, __global char *qx, int ldq,
+/* Split layout for the GEMM: qx row stride ldq elements, dx / sx (Q8_1) nb floats per row. */
+__kernel void qk_q8_split(__global const float *x, int x_off, int ldx, int nb, __global qk_q_t *qx, int ldq,
                           __global float *dx, __global float *sx) {
     int b = get_global_id(0), r = get_global_id(1);
     if (b >= nb) return;
     char qs[32];
     int sum;
     float d = qk_q8_block(x + x_off + (long)r * ldx + b * 32, qs, &sum);
-    __global char *o = qx + (long)r * ldq + b * 32;
+    __global qk_q_t *o = qx + (long)r * ldq + b * 32;
     for (int j = 0; j < 32; j++) o[j] = qs[j];
     dx[(long)r * nb + b] = qk_f16_round(d);
 #ifdef QK_Q8_1
