@@ -347,5 +347,9 @@ qkern_status qkern_matmul(qkern_context *ctx, const qkern_packed_weights *w, int
         if (atomic_load(&t.status) == QKERN_OK) qk_mm_compute_run(&t, 0);
     }
     free(scratch);
-    return (qkern_status)atomic_load(&t.status);
+    qkern_status st = (qkern_status)atomic_load(&t.status);
+    /* A kernel that failed on a pool thread left its message on that thread. */
+    if (st != QKERN_OK && !qkern_last_error()[0])
+        qk_error(st, "qkern_matmul: the %s kernel %s failed on a worker thread", slot->b->name, p->kernel);
+    return st;
 }

@@ -25,3 +25,10 @@ set_tests_properties(conformance PROPERTIES ENVIRONMENT "${QK_TEST_ENV}" TIMEOUT
 # run checks scalar against the float64 reference.
 add_test(NAME conformance_fallback COMMAND qkern-conform --quick --require-cpu)
 set_tests_properties(conformance_fallback PROPERTIES ENVIRONMENT "${QK_TEST_ENV};QKERN_DISABLE=all" TIMEOUT 900)
+# A CPU without AVX-512, through the real CPUID path: qemu-x86_64 emulates AVX2 only, so
+# x86 must report itself unavailable (not fail) and scalar must still conform.
+if(QEMU_X86 AND NOT CMAKE_CROSSCOMPILING AND NOT QKERN_SANITIZE AND _qk_is_x86)
+  add_test(NAME conformance_qemu_noavx512 COMMAND ${QEMU_X86} -cpu Skylake-Client $<TARGET_FILE:qkern-conform>
+    --quick --require-cpu --backend scalar,x86 --expect-skip x86)
+  set_tests_properties(conformance_qemu_noavx512 PROPERTIES ENVIRONMENT "${QK_TEST_ENV}" TIMEOUT 900)
+endif()

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "conformance/conform_ref.h"
+#include "backends/scalar/scalar.h"
 #include "kernels/backend.h"
+#include "kernels/context_internal.h"
 #include "support/qk_test.h"
 
 typedef struct qk_mode {
@@ -406,6 +408,120 @@ START_TEST(test_describe_lists_modes) {
 }
 END_TEST
 
+
+/* ---- the front end against a fake backend injected into a context -------------------- */
+
+static int qk_fake_prepare_calls, qk_fake_compute_calls;
+static qkern_status qk_fake_compute_status;
+
+static const char *qk_fake_kernel_name(void *st, qk_op op, const qkern_quant_desc *d, qkern_act_mode act) {
+    (void)st;
+    return op == QK_OP_MATMUL && qk_matmul_kernel_name__scalar(d, act) ? "qk_gemm_fake" : NULL;
+}
+
+static qkern_status qk_fake_pack_unsupported(void *st, const qkern_qtensor *w, const qkern_matmul_options *o,
+                                             qk_packed *p) {
+    (void)st, (void)w, (void)o, (void)p;
+    return QKERN_UNSUPPORTED;
+}
+
+static qkern_status qk_fake_prepare_whole(void *st, const qk_packed *p, const float *x, int64_t ldx, int64_t m0,
+                                          int64_t m1, void *scratch) {
+    qk_fake_prepare_calls++;
+    ck_assert_int_eq(m0, 0);
+    return qk_matmul_ops__scalar.prepare_act(st, p, x, ldx, m0, m1, scratch);
+}
+
+static qkern_status qk_fake_compute_whole(void *st, const qk_packed *p, const float *x, int64_t ldx,
+                                          const void *scratch, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                                          float *y, int64_t ldy) {
+    qk_fake_compute_calls++;
+    ck_assert(m0 == 0 && n0 == 0 && n1 == p->n);
+    (void)m1;
+    if (qk_fake_compute_status != QKERN_OK) return qk_fake_compute_status;
+    return qk_matmul_ops__scalar.compute(st, p, x, ldx, scratch, m0, m1, n0, n1, y, ldy);
+}
+
+static const qk_matmul_ops qk_fake_ops_unsupported = {qk_fake_pack_unsupported, NULL, NULL, NULL, 1, 1};
+static qk_matmul_ops qk_fake_ops_whole;
+
+/* Puts b into ctx as its preferred backend; returns the slot index to restore. */
+static int qk_inject(qkern_context *ctx, const qk_backend *b, qk_backend_slot *saved) {
+    int i = ctx->n_slots < QK_MAX_BACKENDS ? ctx->n_slots++ : (ctx->scalar == 0 ? 1 : 0);
+    *saved = ctx->slots[i];
+    memset(&ctx->slots[i], 0, sizeof ctx->slots[i]);
+    ctx->slots[i].b = b;
+    ctx->slots[i].available = 1;
+    ctx->preferred = i;
+    return i;
+}
+
+START_TEST(test_front_end_with_fake_backend) {
+    qkern_context *ctx = qk_scalar_ctx();
+    qk_cf_qt w;
+    qk_make_w(ctx, (qkern_quant_desc){QKERN_I8, ROW, 0}, 37, 64, 8, &w);
+    const int64_t m = 40, n = 37, k = 64;
+    float x[40 * 64], y0[40 * 37], y1[40 * 37];
+    qk_cf_fill(x, m, k, k, QK_CF_OUTLIERS, 6);
+    qkern_packed_weights *p0 = qk_pack(ctx, &w.t, QKERN_ACT_LLM_INT8, NULL, 0.0f);
+    ck_assert_int_eq(qkern_matmul(ctx, p0, m, x, k, y0, n), QKERN_OK);
+    const int scalar = ctx->scalar, n_slots = ctx->n_slots;
+    qk_backend_slot saved;
+
+    /* 1. The preferred backend names a kernel but declines at pack time: scalar runs it,
+     *    and the packed object says so. */
+    qk_backend unsup = {.name = "fake", .kernel_name = qk_fake_kernel_name, .threaded = 1,
+                        .matmul = &qk_fake_ops_unsupported};
+    int i = qk_inject(ctx, &unsup, &saved);
+    qkern_packed_weights *p = qk_pack(ctx, &w.t, QKERN_ACT_LLM_INT8, NULL, 0.0f);
+    const char *b = NULL, *kn = NULL;
+    qkern_packed_weights_info(p, NULL, NULL, &b, &kn);
+    ck_assert_str_eq(b, "scalar");
+    ck_assert_str_eq(kn, "qk_gemm_llm_int8_i8_1x1c1__scalar");
+    ck_assert_int_eq(qkern_matmul(ctx, p, m, x, k, y1, n), QKERN_OK);
+    ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+    qkern_packed_weights_destroy(p);
+
+    /* 2. threaded == 0 (a device backend): one prepare_act and one compute over everything,
+     *    with the LLM.int8 header in place; same bytes as scalar. */
+    qk_fake_ops_whole = qk_matmul_ops__scalar;
+    qk_fake_ops_whole.prepare_act = qk_fake_prepare_whole;
+    qk_fake_ops_whole.compute = qk_fake_compute_whole;
+    qk_backend whole = {.name = "fake", .kernel_name = qk_fake_kernel_name, .threaded = 0,
+                        .matmul = &qk_fake_ops_whole};
+    ctx->slots[i].b = &whole;
+    p = qk_pack(ctx, &w.t, QKERN_ACT_LLM_INT8, NULL, 0.0f);
+    qkern_packed_weights_info(p, NULL, NULL, &b, &kn);
+    ck_assert_str_eq(b, "fake");
+    ck_assert_str_eq(kn, "qk_gemm_fake");
+    qk_fake_prepare_calls = qk_fake_compute_calls = 0;
+    qk_fake_compute_status = QKERN_OK;
+    memset(y1, 0, sizeof y1);
+    ck_assert_int_eq(qkern_matmul(ctx, p, m, x, k, y1, n), QKERN_OK);
+    ck_assert_int_eq(qk_fake_prepare_calls, 1);
+    ck_assert_int_eq(qk_fake_compute_calls, 1);
+    ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+
+    /* 3. A kernel failure reaches the caller as the kernel's status. */
+    qk_fake_compute_status = QKERN_DEVICE_ERROR;
+    ck_assert_int_eq(qkern_matmul(ctx, p, m, x, k, y1, n), QKERN_DEVICE_ERROR);
+    qk_fake_compute_status = QKERN_OK;
+    /* 4. The same packed object on a context without that backend is refused. */
+    qkern_context *other = qk_scalar_ctx();
+    ck_assert_int_eq(qkern_matmul(other, p, m, x, k, y1, n), QKERN_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(qkern_last_error(), "\"fake\""));
+    qkern_context_destroy(other);
+    qkern_packed_weights_destroy(p);
+
+    ctx->slots[i] = saved;
+    ctx->n_slots = n_slots;
+    ctx->preferred = scalar;
+    qkern_packed_weights_destroy(p0);
+    qk_cf_qt_free(&w);
+    qkern_context_destroy(ctx);
+}
+END_TEST
+
 static Suite *qk_matmul_suite(void) {
     Suite *s = suite_create("matmul");
     TCase *tc = tcase_create("modes");
@@ -421,6 +537,7 @@ static Suite *qk_matmul_suite(void) {
     tcase_add_test(tc, test_info_and_reuse);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_describe_lists_modes);
+    tcase_add_test(tc, test_front_end_with_fake_backend);
     suite_add_tcase(s, tc);
     return s;
 }

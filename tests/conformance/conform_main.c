@@ -15,7 +15,7 @@ static const char *const qk_all_backends[] = {"scalar", "x86", "neon", "opencl"}
 static void qk_usage(FILE *f) {
     fprintf(f,
             "usage: qkern-conform [--backend NAME[,NAME…]] [--quick] [--seed N] [--list] [--verbose]\n"
-            "                     [--require NAME[,NAME…]] [--require-cpu]\n"
+            "                     [--require NAME[,NAME…]] [--require-cpu] [--expect-skip NAME[,NAME…]]\n"
             "  Runs every row of the conformance table (op × format × activation mode over tail\n"
             "  shapes and data patterns) on each backend (scalar, x86, neon, opencl) against the\n"
             "  scalar reference, and scalar against a float64 matmul of the dequantised operands.\n"
@@ -26,6 +26,7 @@ static void qk_usage(FILE *f) {
             "  --require      fail if a named backend is skipped\n"
             "  --require-cpu  fail if a CPU backend built into this library is skipped although\n"
             "                 this CPU (after QKERN_DISABLE) has what it needs\n"
+            "  --expect-skip  fail if a named backend is NOT skipped (fallback tests)\n"
             "  QKERN_BACKEND is ignored (each column forces its own backend); QKERN_DISABLE applies.\n");
 }
 
@@ -59,7 +60,7 @@ static const char *qk_verdict_name(qk_cf_verdict v) {
 }
 
 int main(int argc, char **argv) {
-    const char *backends = NULL, *require = NULL;
+    const char *backends = NULL, *require = NULL, *expect_skip = NULL;
     int list = 0, require_cpu = 0;
     qk_cf_opts o = {0, 0, (uint64_t)time(NULL)};
     for (int i = 1; i < argc; i++) {
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) o.verbose = 1;
         else if (strcmp(a, "--list") == 0) list = 1;
         else if (strcmp(a, "--require-cpu") == 0) require_cpu = 1;
+        else if (strcmp(a, "--expect-skip") == 0 && i + 1 < argc) expect_skip = argv[++i];
         else if ((strcmp(a, "--backend") == 0 || strcmp(a, "--require") == 0 || strcmp(a, "--seed") == 0) && i + 1 < argc) {
             const char *v = argv[++i];
             if (a[2] == 'b') backends = v;
@@ -155,6 +157,10 @@ int main(int argc, char **argv) {
             ctx[c] = NULL;
         } else {
             printf("%s: available, %d threads\n", name, qkern_context_threads(ctx[c]));
+            if (qk_in_list(expect_skip, name)) {
+                printf("%s: FAIL: --expect-skip, but it is available\n", name);
+                status = 1;
+            }
         }
     }
     /* A required backend not even asked for is a usage slip worth failing on. */
