@@ -22,7 +22,9 @@ static inline float qk_f16_to_f32(uint16_t h) {
         float f = (float)m * 0x1p-24f; /* exact: m < 2^10 */
         return qk_bits_f32(qk_f32_bits(f) | sign);
     }
-    if (e == 31) return qk_bits_f32(sign | 0x7f800000u | (m << 13));
+    /* Inf, or NaN made quiet with its payload kept (as vcvtph2ps: a signalling f16 NaN
+     * must not come out as a signalling f32 NaN). */
+    if (e == 31) return qk_bits_f32(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
     return qk_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
 }
 
