@@ -52,6 +52,12 @@ static const qk_mode qk_modes[] = {
     {{QKERN_FP8_E4M3, TENSOR, 0}, QKERN_ACT_FP8_E5M2, 64},
     {{QKERN_FP8_E5M2, ROW, 0}, QKERN_ACT_FP8_E4M3, 64},
     {{QKERN_I8, ROW, 0}, QKERN_ACT_LLM_INT8, 96},
+    /* Element formats with one scale per row take any K, including odd ones. */
+    {{QKERN_I8, ROW, 0}, QKERN_ACT_FLOAT, 45},
+    {{QKERN_I8, ROW, 0}, QKERN_ACT_I8_DYNAMIC, 45},
+    {{QKERN_I8, ROW, 0}, QKERN_ACT_LLM_INT8, 45},
+    {{QKERN_FP8_E4M3, ROW, 0}, QKERN_ACT_FP8_E4M3, 33},
+    {{QKERN_FP8_E5M2, TENSOR, 0}, QKERN_ACT_FLOAT, 17},
 };
 #define QK_N_MODES ((int)(sizeof qk_modes / sizeof qk_modes[0]))
 

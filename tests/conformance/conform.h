@@ -11,7 +11,9 @@
 /* Shape sets: expanded into concrete shapes by the runner (see conform_table.c). */
 typedef enum qk_cf_shapes {
     QK_CF_SHAPES_QUANT, /* rows ∈ {1, 3, 7, 33} × K ∈ {unit, 4·unit} */
-    QK_CF_SHAPES_MATMUL /* M, N ∈ {1, 2, 3, 7, 16, 33} × K ∈ {unit, 4·unit} */
+    QK_CF_SHAPES_MATMUL, /* M, N ∈ {1, 2, 3, 7, 16, 33} × K ∈ {unit, 4·unit} */
+    QK_CF_SHAPES_QUANT_ODD_K, /* as QUANT with K ∈ {1, 45} (per-row element formats take any K) */
+    QK_CF_SHAPES_MATMUL_ODD_K /* as MATMUL with K ∈ {1, 45} */
 } qk_cf_shapes;
 
 #define QK_CF_PAT(p) (1u << (p))

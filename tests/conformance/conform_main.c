@@ -103,10 +103,10 @@ int main(int argc, char **argv) {
     char label[96];
     if (list) {
         int64_t total = 0;
-        printf("%-4s %-40s %s\n", "row", "op / format / mode", "cases (full, quick)");
+        printf("%-4s %-46s %s\n", "row", "op / format / mode", "cases (full, quick)");
         for (int i = 0; i < qk_cf_table_len; i++) {
             qk_cf_row_label(&qk_cf_table[i], label, sizeof label);
-            printf("%-4d %-40s %lld, %lld\n", i, label, (long long)qk_cf_row_cases(&qk_cf_table[i], 0),
+            printf("%-4d %-46s %lld, %lld\n", i, label, (long long)qk_cf_row_cases(&qk_cf_table[i], 0),
                    (long long)qk_cf_row_cases(&qk_cf_table[i], 1));
             total += qk_cf_row_cases(&qk_cf_table[i], o.quick);
         }
@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
             status = 1;
         }
 
-    printf("\n%-40s", "op / format / mode");
+    printf("\n%-46s", "op / format / mode");
     for (int c = 0; c < ncol; c++) printf(" %-9s", col[c]);
     printf("\n");
     int64_t fails = 0, cases = 0;
@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < qk_cf_table_len; i++) {
         const qk_cf_row *r = &qk_cf_table[i];
         qk_cf_row_label(r, label, sizeof label);
-        printf("%-40s", label);
+        printf("%-46s", label);
         fflush(stdout);
         for (int c = 0; c < ncol; c++) {
             qk_cf_result res;

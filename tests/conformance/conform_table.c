@@ -86,6 +86,15 @@ const qk_cf_row qk_cf_table[] = {
     MM(QKERN_FP8_E5M2, ROW, 0, QKERN_ACT_FP8_E5M2),
     MM(QKERN_FP8_E5M2, ROW, 0, QKERN_ACT_FP8_E4M3),
     MM(QKERN_I8, ROW, 0, QKERN_ACT_LLM_INT8),
+
+    /* Per-row element formats take any K: odd K (1, 45) for every tail handler. */
+    {QK_OP_QUANTIZE, {QKERN_I8, ROW, 0}, QKERN_ACT_FLOAT, QK_CF_SHAPES_QUANT_ODD_K, P_SPECIAL},
+    {QK_OP_QUANTIZE, {QKERN_FP8_E4M3, ROW, 0}, QKERN_ACT_FLOAT, QK_CF_SHAPES_QUANT_ODD_K, P_SPECIAL},
+    {QK_OP_DEQUANTIZE, {QKERN_I8, ROW, 0}, QKERN_ACT_FLOAT, QK_CF_SHAPES_QUANT_ODD_K, P_DEQ_SPECIAL},
+    {QK_OP_MATMUL, {QKERN_I8, ROW, 0}, QKERN_ACT_FLOAT, QK_CF_SHAPES_MATMUL_ODD_K, P_MM},
+    {QK_OP_MATMUL, {QKERN_I8, ROW, 0}, QKERN_ACT_I8_DYNAMIC, QK_CF_SHAPES_MATMUL_ODD_K, P_MM},
+    {QK_OP_MATMUL, {QKERN_I8, ROW, 0}, QKERN_ACT_LLM_INT8, QK_CF_SHAPES_MATMUL_ODD_K, P_MM},
+    {QK_OP_MATMUL, {QKERN_FP8_E4M3, ROW, 0}, QKERN_ACT_FP8_E4M3, QK_CF_SHAPES_MATMUL_ODD_K, P_MM},
 };
 const int qk_cf_table_len = (int)(sizeof qk_cf_table / sizeof qk_cf_table[0]);
 
@@ -104,11 +113,12 @@ typedef struct qk_shape { int64_t m, n, k; } qk_shape;
 static int qk_cf_shapes_of(const qk_cf_row *r, int quick, qk_shape *out, int cap) {
     int cnt = 0;
     const int64_t u = qk_k_unit(&r->d);
-    const int64_t ks_full[] = {u, 4 * u}, ks_quick[] = {2 * u};
+    const int odd = r->shapes == QK_CF_SHAPES_QUANT_ODD_K || r->shapes == QK_CF_SHAPES_MATMUL_ODD_K;
+    const int64_t ks_full[] = {odd ? 1 : u, odd ? 45 : 4 * u}, ks_quick[] = {odd ? 45 : 2 * u};
     const int64_t *ks = quick ? ks_quick : ks_full;
     int nk = quick ? 1 : 2;
     for (int ki = 0; ki < nk; ki++) {
-        if (r->shapes == QK_CF_SHAPES_QUANT) {
+        if (r->shapes == QK_CF_SHAPES_QUANT || r->shapes == QK_CF_SHAPES_QUANT_ODD_K) {
             const int64_t *rows = quick ? qk_quant_rows_quick : qk_quant_rows_full;
             int nr = quick ? 2 : 4;
             for (int i = 0; i < nr && cnt < cap; i++) out[cnt++] = (qk_shape){rows[i], 0, ks[ki]};
@@ -146,9 +156,10 @@ void qk_cf_row_label(const qk_cf_row *r, char *buf, size_t n) {
     if (r->d.group == ROW) snprintf(g, sizeof g, "row");
     else if (r->d.group == TENSOR) snprintf(g, sizeof g, "tensor");
     else snprintf(g, sizeof g, "g%lld", (long long)r->d.group);
-    snprintf(buf, n, "%-10s %-8s %-6s%s%s%s%s", ops[r->op], fi.name, g, (r->d.flags & ASYM) ? " asym" : "",
+    int odd = r->shapes == QK_CF_SHAPES_QUANT_ODD_K || r->shapes == QK_CF_SHAPES_MATMUL_ODD_K;
+    snprintf(buf, n, "%-10s %-8s %-6s%s%s%s%s%s", ops[r->op], fi.name, g, (r->d.flags & ASYM) ? " asym" : "",
              (r->d.flags & NOSAT) ? " nosat" : "", r->op == QK_OP_MATMUL ? " x " : "",
-             r->op == QK_OP_MATMUL ? qk_act_short(r->act) : "");
+             r->op == QK_OP_MATMUL ? qk_act_short(r->act) : "", odd ? " oddK" : "");
 }
 
 /* ---- running ----------------------------------------------------------------------- */
