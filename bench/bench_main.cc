@@ -35,6 +35,9 @@ void qkb_claim_memory(QkbOwner who) {
 #if defined(QKB_HAVE_OPENBLAS)
     if (who != QkbOwner::OpenBLAS) qkb_release_openblas();
 #endif
+#if defined(QKB_HAVE_CLBLAST)
+    if (who != QkbOwner::CLBlast) qkb_release_clblast();
+#endif
     g_owner = who;
 }
 
@@ -120,6 +123,11 @@ std::vector<int> qkb_threads_for(const QkbCase &c) {
     bool key = c.s.n == 4096 && c.s.k == 4096 && (!qkb_opt.quick || c.m == 1);
     if (key) return qkb_opt.threads;
     return {most};
+}
+
+std::vector<int> qkb_backend_threads(const std::string &backend, std::vector<int> wanted) {
+    if (backend == "opencl" && wanted.size() > 1) return {*std::max_element(wanted.begin(), wanted.end())};
+    return wanted;
 }
 
 // ---- contexts -------------------------------------------------------------------------------
@@ -302,6 +310,10 @@ int main(int argc, char **argv) {
 #endif
 #if defined(QKB_HAVE_OPENBLAS)
     if (qkb_opt.peers) qkb_register_openblas();
+#endif
+#if defined(QKB_HAVE_CLBLAST)
+    if (qkb_opt.peers && std::find(qkb_opt.backends.begin(), qkb_opt.backends.end(), "opencl") != qkb_opt.backends.end())
+        qkb_register_clblast();
 #endif
     benchmark::RunSpecifiedBenchmarks();
     qkb_claim_memory(QkbOwner::None);

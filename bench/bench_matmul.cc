@@ -215,7 +215,7 @@ void qkb_register_matmul() {
         }
         for (const Mode &md : kModes)
             for (const QkbCase &c : qkb_matmul_cases())
-                for (int t : qkb_threads_for(c)) {
+                for (int t : qkb_backend_threads(backend, qkb_threads_for(c))) {
                     std::string name = "matmul/" + backend + "/w=" + md.w + "/a=" + md.a + "/M:" + std::to_string(c.m) +
                                        "/N:" + std::to_string(c.s.n) + "/K:" + std::to_string(c.s.k) +
                                        "/threads:" + std::to_string(t);

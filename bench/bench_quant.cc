@@ -171,7 +171,7 @@ void qkb_register_quant() {
         }
         for (const auto &c : kCases)
             for (bool dequant : {false, true})
-                for (int t : qkb_opt.threads) {
+                for (int t : qkb_backend_threads(backend, qkb_opt.threads)) {
                     std::string name = std::string(dequant ? "dequantize/" : "quantize/") + backend + "/" + c.name +
                                        shape + "/threads:" + std::to_string(t);
                     benchmark::RegisterBenchmark(name.c_str(), bm_quant, backend, c, dequant, t)

@@ -14,6 +14,8 @@ import json
 import sys
 
 INT8_ACTS = {"i8", "q8_0", "q8_1", "llm_int8"}
+PEER_TITLES = {"onednn": "oneDNN u8s8", "openblas": "OpenBLAS sgemm", "clblast": "CLBlast sgemm"}
+PEER_COLORS = {"onednn": "red", "openblas": "purple", "clblast": "darkorange"}
 
 
 def parse_name(name):
@@ -137,14 +139,19 @@ def build_tables(ctx, ceilings, rows):
         for r in mm:
             f = r["fields"]
             shape = shape_of(r)
-            peer_name = "onednn" if f.get("a") in INT8_ACTS else "openblas"
+            if f.get("a") in INT8_ACTS:
+                peer_name = "onednn"
+            elif r["parts"][1] == "opencl" and ("clblast", shape, r["threads"]) in peers:
+                peer_name = "clblast"
+            else:
+                peer_name = "openblas"
             p = peers.get((peer_name, shape, r["threads"]))
             ratio = r["GOPS"] / p["GOPS"] if p and p["GOPS"] > 0 else None
             r["peer_ratio"] = ratio
             out.append(f"| {r['label']} | {r['parts'][1]} | {f.get('w')} × {f.get('a')} | "
                        f"{shape[0]}×{shape[1]}×{shape[2]} | {r['threads']} | {fnum(r['GOPS'])} | {fnum(r['GB/s'])} | "
                        f"{fnum(r['roof_GOPS'])} | {fnum(r['roof_pct'])} | "
-                       f"{'oneDNN u8s8' if peer_name == 'onednn' else 'OpenBLAS sgemm'} | "
+                       f"{PEER_TITLES[peer_name]} | "
                        f"{fnum(p['GOPS']) if p else '–'} | {fnum(ratio) if ratio else '–'} |")
         out.append("")
     if peers:
@@ -200,7 +207,7 @@ def plot(png, ceilings, mm, peers, threads):
     for (name, shape, t), p in peers.items():
         if t != threads:
             continue
-        ax.scatter(p["AI"], p["GOPS"], marker="*", color="red" if name == "onednn" else "purple", s=90)
+        ax.scatter(p["AI"], p["GOPS"], marker="*", color=PEER_COLORS.get(name, "gray"), s=90)
     # Legends: activation mode by colour, backend by marker, peers as stars.
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], ls="-", color="black", label="int8 roofline"),
@@ -208,8 +215,8 @@ def plot(png, ceilings, mm, peers, threads):
     handles += [Line2D([], [], ls="", marker="o", color=col, label=f"activations {fam}") for fam, col in colors.items()]
     handles += [Line2D([], [], ls="", marker=m, color="gray", label=f"backend {b}") for b, m in markers.items()
                 if any(r["parts"][1] == b for r in mm)]
-    handles += [Line2D([], [], ls="", marker="*", color="red", ms=10, label="oneDNN u8s8"),
-                Line2D([], [], ls="", marker="*", color="purple", ms=10, label="OpenBLAS sgemm")]
+    handles += [Line2D([], [], ls="", marker="*", color=PEER_COLORS[n], ms=10, label=PEER_TITLES[n])
+                for n in PEER_TITLES if any(k[0] == n and k[2] == threads for k in peers)]
     ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -84,13 +84,14 @@ void qkb_register_roofline();
 // ---- big buffers ------------------------------------------------------------------------
 // Several benchmark families each need ~1 GiB (probe buffer, rotated weights, peers' weights).
 // Only one may hold its memory at a time: claiming releases every other owner.
-enum class QkbOwner { None, Probe, Matmul, OneDNN, OpenBLAS, Quant };
+enum class QkbOwner { None, Probe, Matmul, OneDNN, OpenBLAS, CLBlast, Quant };
 void qkb_claim_memory(QkbOwner who);
 void qkb_release_probe_buffer();
 void qkb_release_matmul_pool();
 void qkb_release_quant_buffers();
 void qkb_release_onednn();
 void qkb_release_openblas();
+void qkb_release_clblast();
 
 // Number of weight copies to cycle through at m: ≥ rotate_bytes in total for m ≤ 8
 // (decode GEMV must stream from DRAM, not the LLC), else 1.
@@ -113,6 +114,9 @@ void qkb_register_onednn();
 void qkb_openblas_init();
 void qkb_register_openblas();
 #endif
+#if defined(QKB_HAVE_CLBLAST)
+void qkb_register_clblast();  // registered when the opencl backend is among the benchmarked ones
+#endif
 
 // ---- shapes and data ----------------------------------------------------------------------
 struct QkbShape { int64_t n, k; };
@@ -123,6 +127,10 @@ struct QkbCase { int64_t m; QkbShape s; };
 std::vector<QkbCase> qkb_matmul_cases();
 // Thread counts to run a case at: every count for the key shape (N = K = 4096), the largest otherwise.
 std::vector<int> qkb_threads_for(const QkbCase &c);
+// The thread counts a backend's rows run at: all of `wanted` for CPU backends; only the
+// largest for OpenCL, whose device (PoCL on a CPU) runs its own threads on every core
+// whatever the context's thread count says.
+std::vector<int> qkb_backend_threads(const std::string &backend, std::vector<int> wanted);
 // Deterministic LLM-like data: roughly N(0,1), and every 512th column ×12 (outlier features,
 // which LLM.int8() routes through its float path).
 void qkb_fill_activations(float *x, int64_t rows, int64_t cols, uint64_t seed);

@@ -30,6 +30,8 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 mkdir -p "$out"
+# PoCL's kernel cache per build tree (as the tests use), not in $HOME.
+export POCL_CACHE_DIR=${POCL_CACHE_DIR:-$build/pocl-cache}
 
 flags=(--benchmark_out="$out/bench.json" --benchmark_out_format=json --benchmark_counters_tabular=false)
 if [ $quick = 1 ]; then
