@@ -457,6 +457,7 @@ END_TEST
 static Suite *fp8_suite(void) {
     Suite *s = suite_create("fp8");
     TCase *codes = tcase_create("codes");
+    tcase_set_timeout(codes, 120);
     tcase_add_test(codes, test_decode_all_codes);
     tcase_add_test(codes, test_representable_round_trip);
     tcase_add_test(codes, test_midpoints_ties_to_even);

@@ -319,6 +319,7 @@ END_TEST
 static Suite *nf4_suite(void) {
     Suite *s = suite_create("nf4");
     TCase *tc = tcase_create("codebook");
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_codebook_construction);
     tcase_add_test(tc, test_thresholds_and_ties);
     tcase_add_test(tc, test_tree_is_nearest);
