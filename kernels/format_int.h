@@ -58,19 +58,19 @@
 #define QK_I4_SYM_OFFSET 8       /* I4 sym: code = q + 8, q in [-8, 7] */
 #define QK_F16_MAX_BITS 0x7bffu  /* 65504 */
 
-/* Round to nearest, ties to even, without libm: adding and removing 2^23 leaves the
- * integer the FPU rounded to (default rounding mode). |v| >= 2^23 is already integral;
- * NaN passes through. */
+/* Round to nearest, ties to even, without libm or branches: adding and removing 2^23
+ * with v's sign leaves the integer the FPU rounded to (default rounding mode). Exact for
+ * |v| <= 2^22, which every caller guarantees by clamping first. */
 static inline float qk_int_rne(float v) {
-    if (v >= 0.0f && v < 0x1p23f) return (v + 0x1p23f) - 0x1p23f;
-    if (v < 0.0f && v > -0x1p23f) return (v - 0x1p23f) + 0x1p23f;
-    return v;
+    const float m = qk_bits_f32(qk_f32_bits(0x1p23f) | (qk_f32_bits(v) & 0x80000000u));
+    return (v + m) - m;
 }
 
-/* The element rule's core: NaN -> 0, clamp to [lo, hi] (integers, |·| < 2^23), RNE. */
+/* The element rule's core: NaN -> 0, clamp to [lo, hi] (integers, |·| <= 2^22), RNE. */
 static inline int32_t qk_int_code(float v, float lo, float hi) {
-    if (v != v) v = 0.0f;
-    v = v < lo ? lo : v > hi ? hi : v;
+    v = v == v ? v : 0.0f;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
     return (int32_t)qk_int_rne(v);
 }
 

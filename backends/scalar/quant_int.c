@@ -42,7 +42,7 @@ static inline qk_int_group qk_int_group_at(const qk_layout *L, int64_t r, int64_
     return G;
 }
 
-static void qk_quant_i8_group(const float *x, int8_t *q, int64_t g, const qkern_qtensor *t, size_t slot,
+static void qk_quant_i8_group(const float *restrict x, int8_t *restrict q, int64_t g, const qkern_qtensor *t, size_t slot,
                               int is_static) {
     float s, inv;
     if (is_static) {
@@ -55,7 +55,7 @@ static void qk_quant_i8_group(const float *x, int8_t *q, int64_t g, const qkern_
     for (int64_t j = 0; j < g; j++) q[j] = qk_i8_quant(x[j], inv);
 }
 
-static void qk_quant_i8_asym_group(const float *x, int8_t *q, int64_t g, const qkern_qtensor *t, size_t slot,
+static void qk_quant_i8_asym_group(const float *restrict x, int8_t *restrict q, int64_t g, const qkern_qtensor *t, size_t slot,
                                    int is_static) {
     float s, inv;
     int32_t z;
@@ -74,7 +74,7 @@ static void qk_quant_i8_asym_group(const float *x, int8_t *q, int64_t g, const q
 }
 
 /* q points at the group's first byte; g is even, so a group never shares a byte. */
-static void qk_quant_i4_group(const float *x, uint8_t *q, int64_t g, const qkern_qtensor *t, size_t slot,
+static void qk_quant_i4_group(const float *restrict x, uint8_t *restrict q, int64_t g, const qkern_qtensor *t, size_t slot,
                               int is_static, int asym) {
     uint16_t h;
     uint8_t zero = QK_I4_SYM_OFFSET;
