@@ -31,6 +31,19 @@ static inline int qk_ggml_to_i8(float v) {
     return b < 128u ? (int)b : (int)b - 256;
 }
 
+/* (int8_t)roundf(v) as x86-64 runs it, without the libm call: roundf rounds half away
+ * from zero; v - trunc(v) is exact for every f32 below 2^31 in magnitude (above 2^23
+ * v is integral and the difference is 0). Non-finite and out-of-range v give 0 (see
+ * qk_ggml_to_i8). */
+static inline int qk_ggml_roundf_to_i8(float v) {
+    if (!(v >= -2147483648.0f && v < 2147483648.0f)) return 0;
+    int32_t i = (int32_t)v;
+    const float f = v - (float)i;
+    i += (f >= 0.5f) - (f <= -0.5f);
+    const unsigned b = (uint32_t)i & 0xffu;
+    return b < 128u ? (int)b : (int)b - 256;
+}
+
 static inline float qk_ggml_amax(const float *x) {
     float amax = 0.0f;
     for (int j = 0; j < QK_GGML_BLOCK; j++) {
@@ -46,7 +59,7 @@ void qk_quantize_row_q8_0__scalar(const float *x, qk_block_q8_0 *y, int64_t k) {
         const float d = qk_ggml_amax(x) / 127;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = qk_f32_to_f16(d);
-        for (int j = 0; j < QK_GGML_BLOCK; j++) y[i].qs[j] = (int8_t)qk_ggml_to_i8(roundf(x[j] * id));
+        for (int j = 0; j < QK_GGML_BLOCK; j++) y[i].qs[j] = (int8_t)qk_ggml_roundf_to_i8(x[j] * id);
     }
 }
 
@@ -58,7 +71,7 @@ void qk_quantize_row_q8_1__scalar(const float *x, qk_block_q8_1 *y, int64_t k) {
         y[i].d = qk_f32_to_f16(d);
         int sum = 0;
         for (int j = 0; j < QK_GGML_BLOCK; j++) {
-            y[i].qs[j] = (int8_t)qk_ggml_to_i8(roundf(x[j] * id));
+            y[i].qs[j] = (int8_t)qk_ggml_roundf_to_i8(x[j] * id);
             sum += y[i].qs[j];
         }
         /* d times the sum of the stored codes (not Σx), as current llama.cpp does. */
