@@ -78,16 +78,16 @@ qkern_status qkern_context_create(const qkern_context_options *opts, qkern_conte
         qk_backend_slot *s = &ctx->slots[ctx->n_slots];
         s->b = qk_registry[i];
         if (strcasecmp(want, s->b->name) == 0) known = 1;
-        s->available = s->b->probe ? s->b->probe(ctx->cpu, s->why, sizeof s->why) : 1;
-        if (s->available && s->b->open) {
-            /* Open lazily-costly backends (OpenCL) only when they may be used. */
-            int wanted = strcasecmp(want, s->b->name) == 0;
-            if (wanted) {
-                if (s->b->open(ctx->cpu, &s->state, s->why, sizeof s->why) != QKERN_OK) s->available = 0;
-            } else {
+        if (s->b->open && strcasecmp(want, s->b->name) != 0) {
+            /* Device backends (OpenCL) are probed and opened only when asked for by name:
+             * loading an ICD and its compiler costs ~1 s and memory an engine did not ask for. */
+            s->available = 0;
+            snprintf(s->why, sizeof s->why, "not probed (select it with backend=\"%s\")", s->b->name);
+        } else {
+            s->available = s->b->probe ? s->b->probe(ctx->cpu, s->why, sizeof s->why) : 1;
+            if (s->available && s->b->open &&
+                s->b->open(ctx->cpu, &s->state, s->why, sizeof s->why) != QKERN_OK)
                 s->available = 0;
-                snprintf(s->why, sizeof s->why, "not opened (select it with backend=\"%s\")", s->b->name);
-            }
         }
         if (strcmp(s->b->name, "scalar") == 0) ctx->scalar = ctx->n_slots;
         ctx->n_slots++;
@@ -237,7 +237,7 @@ qkern_status qkern_context_describe(const qkern_context *ctx, char *buf, size_t 
             qkern_format_info info;
             qkern_format_get_info(d.format, &info);
             if (op != QK_OP_MATMUL) {
-                qk_sb_printf(&sb, "  %-12s", info.name);
+                qk_sb_printf(&sb, "  %-20s", info.name);
                 qk_describe_op(ctx, &sb, (qk_op)op, &d, QKERN_ACT_FLOAT);
                 continue;
             }
@@ -247,7 +247,7 @@ qkern_status qkern_context_describe(const qkern_context *ctx, char *buf, size_t 
                     continue; /* not a mode of this format */
                 char label[40];
                 snprintf(label, sizeof label, "%s x %s", info.name, qk_act_name((qkern_act_mode)a));
-                qk_sb_printf(&sb, "  %-12s", label);
+                qk_sb_printf(&sb, "  %-20s", label);
                 qk_describe_op(ctx, &sb, QK_OP_MATMUL, &d, (qkern_act_mode)a);
             }
         }
