@@ -13,7 +13,8 @@
  * Build options (the autotuner's space): QK_MR, QK_NR (tile), QK_WBITS 8 | 4,
  * QK_XBLOCK 1 if the activation scale is per 32-block (Q8_0 / Q8_1) else per row,
  * QK_WZERO 0: no zero point, 1: 4-bit weights with a u8 zero per group (else offset QK_WOFF),
- * QK_Q41: Q4_1 x Q8_1 (unsigned nibbles, + m_w*s_x per block).
+ * QK_Q41: Q4_1 x Q8_1 (unsigned nibbles, + m_w*s_x per block),
+ * QK_LANES 1 when every group is one 32-block (lane-wise scaling, see below).
  *
  * Layouts (packed once by matmul_opencl.c; K a multiple of 32, N padded to QK_NR,
  * X rows padded to QK_MR):
@@ -42,6 +43,9 @@
 #endif
 #ifndef QK_Q41
 #define QK_Q41 0
+#endif
+#ifndef QK_LANES
+#define QK_LANES 0
 #endif
 
 /* Lane-wise f32 accumulation is folded into the int32 sum every QK_FOLD chunks (1024 elements). */
@@ -72,6 +76,67 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
 #pragma unroll
         for (int j = 0; j < QK_NR; j++) yacc[i][j] = 0.0f;
 
+#if QK_LANES
+    /* One group per 32-block (Q8_0 / Q8_1 activations, I4 with g = 32): the block's lane
+     * sums are exact integers in f32 and are scaled lane-wise, so no horizontal fold runs
+     * per block; the 16 lanes are added once at the end (f32 order is free, docs/matmul.md). */
+    float16 yv[QK_MR][QK_NR];
+#pragma unroll
+    for (int i = 0; i < QK_MR; i++)
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) yv[i][j] = (float16)(0.0f);
+    for (int c = 0; c < K32; c++) {
+        float16 xa[QK_MR], xb[QK_MR];
+        float xs[QK_MR];
+#pragma unroll
+        for (int i = 0; i < QK_MR; i++) {
+            __global const float *xp = qx + (long)(m0 + i) * ldq + c * 32;
+            xa[i] = vload16(0, xp);
+            xb[i] = vload16(1, xp);
+#if QK_XBLOCK
+            xs[i] = sx[(long)(m0 + i) * K32 + c];
+#else
+            xs[i] = sx[m0 + i];
+#endif
+        }
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) {
+#if QK_WBITS == 8
+            __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
+            float16 wa = convert_float16(vload16(0, wp)), wb = convert_float16(vload16(1, wp));
+#else
+#if QK_WZERO
+            char16 off = (char16)((char)wz[(long)(n0 + j) * G + c]);
+#elif QK_Q41
+            char16 off = (char16)(0);
+#else
+            char16 off = (char16)(QK_WOFF);
+#endif
+            uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
+            float16 wa = convert_float16(as_char16(b & (uchar16)(15)) - off);
+            float16 wb = convert_float16(as_char16(b >> (uchar16)(4)) - off);
+#endif
+            const float ws = sw[(long)(n0 + j) * G + c];
+#pragma unroll
+            for (int i = 0; i < QK_MR; i++) {
+                float16 t = fma(xb[i], wb, xa[i] * wa);
+                yv[i][j] = fma((float16)(xs[i] * ws), t, yv[i][j]);
+#if QK_Q41
+                yacc[i][j] += mw[(long)(n0 + j) * G + c] * sxs[(long)(m0 + i) * K32 + c];
+#endif
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < QK_MR; i++)
+#pragma unroll
+        for (int j = 0; j < QK_NR; j++) {
+            float8 c8 = yv[i][j].lo + yv[i][j].hi;
+            float4 c4 = c8.lo + c8.hi;
+            float2 c2 = c4.lo + c4.hi;
+            yacc[i][j] += c2.x + c2.y;
+        }
+#else
     for (int g = 0; g < G; g++) {
         int isum[QK_MR][QK_NR];
 #pragma unroll
@@ -142,6 +207,7 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
             }
         }
     }
+#endif
 #pragma unroll
     for (int i = 0; i < QK_MR; i++) {
         if (m0 + i >= M) break;

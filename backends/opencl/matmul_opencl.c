@@ -246,8 +246,9 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
     }
     /* 2. the GEMM */
     if (s == QKERN_OK) {
-        snprintf(opts, sizeof opts, "%s%s -D QK_MR=%d -D QK_NR=%d -D QK_WBITS=%d -D QK_XBLOCK=%d -D QK_WZERO=%d -D QK_Q41=%d",
-                 base, getenv("QKERN_OPENCL_XOPTS") ? getenv("QKERN_OPENCL_XOPTS") : "", mr, nr, pk->wbits, pk->xblock, pk->wzero, pk->q41);
+        snprintf(opts, sizeof opts, "%s%s -D QK_MR=%d -D QK_NR=%d -D QK_WBITS=%d -D QK_XBLOCK=%d -D QK_WZERO=%d -D QK_Q41=%d -D QK_LANES=%d",
+                 base, getenv("QKERN_OPENCL_XOPTS") ? getenv("QKERN_OPENCL_XOPTS") : "", mr, nr, pk->wbits, pk->xblock,
+                 pk->wzero, pk->q41, pk->CPG == 1);
         s = qk_ocl_kernel(st, "gemm_int.cl", opts, "qk_gemm_int", &kg);
         if (s == QKERN_OK) {
             const size_t sz[] = {sizeof(cl_mem), sizeof(int), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem),
