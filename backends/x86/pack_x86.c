@@ -84,6 +84,10 @@ typedef struct qk_x86_row {
     uint16_t *min;       /* groups (Q4_1) */
 } qk_x86_row;
 
+/* Scale buffers may sit at any alignment: read through memcpy. */
+static float qk_ld_f32(const void *p, size_t i) { float v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
+static uint16_t qk_ld_u16(const void *p, size_t i) { uint16_t v; memcpy(&v, (const char *)p + i * 2, 2); return v; }
+
 static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const qk_x86_packed *P, int64_t n,
                               qk_x86_row *r) {
     const uint8_t *row = (const uint8_t *)w->data + (size_t)n * L->row_bytes;
@@ -94,9 +98,8 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
     case QKERN_FP8_E4M3:
     case QKERN_FP8_E5M2: {
         memcpy(r->code, row, (size_t)K);
-        const float *s = w->scales;
         for (int64_t G = 0; G < P->groups; G++) {
-            float v = L->group == 0 ? s[0] : s[n * L->groups_per_row + G];
+            float v = qk_ld_f32(w->scales, L->group == 0 ? 0 : (size_t)(n * L->groups_per_row + G));
             r->scale[G] = qk_f32_bits(v);
         }
         break;
@@ -106,10 +109,9 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
             r->code[2 * i] = row[i] & 0xF;
             r->code[2 * i + 1] = row[i] >> 4;
         }
-        const uint16_t *s = w->scales;
         const uint8_t *z = w->zeros;
         for (int64_t G = 0; G < P->groups; G++) {
-            r->scale[G] = s[n * L->groups_per_row + G];
+            r->scale[G] = qk_ld_u16(w->scales, (size_t)(n * L->groups_per_row + G));
             if (P->zero_mode == 2) r->zero[G] = z[n * L->groups_per_row + G] > 15 ? 15 : z[n * L->groups_per_row + G];
         }
         break;
@@ -119,8 +121,8 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
             r->code[2 * i] = row[i] >> 4; /* bitsandbytes: first element in the high nibble */
             r->code[2 * i + 1] = row[i] & 0xF;
         }
-        const float *s = w->scales;
-        for (int64_t G = 0; G < P->groups; G++) r->scale[G] = qk_f32_bits(s[n * L->groups_per_row + G]);
+        for (int64_t G = 0; G < P->groups; G++)
+            r->scale[G] = qk_f32_bits(qk_ld_f32(w->scales, (size_t)(n * L->groups_per_row + G)));
         break;
     }
     case QKERN_Q8_0: {

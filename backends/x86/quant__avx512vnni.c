@@ -41,9 +41,12 @@ QK_AI __m512 qk_fp8_to_f32(__m128i bytes, int e4m3) {
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
 }
 
+/* Scale buffers may sit at any alignment (a checkpoint's offsets): read through memcpy. */
+static float qk_ld_f32(const void *p, size_t i) { float v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
+static uint16_t qk_ld_u16(const void *p, size_t i) { uint16_t v; memcpy(&v, (const char *)p + i * 2, 2); return v; }
+
 static float qk_scale_at(const qkern_qtensor *t, const qk_layout *L, int64_t r, int64_t G) {
-    if (L->group == 0) return ((const float *)t->scales)[0];
-    return ((const float *)t->scales)[r * L->groups_per_row + G];
+    return qk_ld_f32(t->scales, L->group == 0 ? 0 : (size_t)(r * L->groups_per_row + G));
 }
 
 static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r, float *y) {
@@ -75,7 +78,7 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
         const __m512 book = _mm512_loadu_ps(qk_nf4_codebook);
         for (int64_t G = 0; G < L->groups_per_row; G++) {
             size_t si = (size_t)(r * L->groups_per_row + G);
-            float sc = nf4 ? ((const float *)t->scales)[si] : qk_f16_to_f32(((const uint16_t *)t->scales)[si]);
+            float sc = nf4 ? qk_ld_f32(t->scales, si) : qk_f16_to_f32(qk_ld_u16(t->scales, si));
             __m512 s = _mm512_set1_ps(sc);
             uint8_t zb = asym ? ((const uint8_t *)t->zeros)[si] : 8;
             __m512i z = _mm512_set1_epi32(zb > 15 ? 15 : zb); /* out-of-range zeros clamp (format_int.h) */
@@ -142,6 +145,10 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
 }
 
 void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0, int64_t r1) {
+    if (L->format == QKERN_I8_ASYM) {
+        qk_x86_dequant_i8_asym__avx512vnni(src, L, dst, r0, r1);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) qk_dequant_row(src, L, r, dst + r * L->cols);
 }
 
@@ -217,6 +224,10 @@ static void qk_quant_q4_1(const float *x, qk_block_q4_1 *blk) {
 
 void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                  int64_t r1) {
+    if (L->format == QKERN_I8 || L->format == QKERN_I8_ASYM || L->format == QKERN_I4 || L->format == QKERN_NF4) {
+        qk_x86_quant_int__avx512vnni(src, dst, L, r0, r1);
+        return;
+    }
     const int64_t K = L->cols;
     for (int64_t r = r0; r < r1; r++) {
         const float *x = src + r * K;

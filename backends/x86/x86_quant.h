@@ -12,6 +12,11 @@ const char *qk_x86_dequant_kernel_name(const qkern_quant_desc *d);
 /* Rows [r0, r1); src / dst address row 0. Only called for formats named above. */
 void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                  int64_t r1);
+/* I8, I8_ASYM, I4, NF4 quantisers; I8_ASYM dequantiser (quant_int__avx512vnni.c). */
+void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
+                                  int64_t r1);
+void qk_x86_dequant_i8_asym__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0,
+                                        int64_t r1);
 void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0, int64_t r1);
 
 #endif

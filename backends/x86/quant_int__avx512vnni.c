@@ -1,0 +1,173 @@
+/* I8, I8_ASYM, I4 and NF4 quantisers (and the I8_ASYM dequantiser) with AVX-512, to the
+ * rules of kernels/format_int.h and kernels/format_nf4.h: the per-group parameters come
+ * from the same static inline helpers as the scalar reference, and each element is the
+ * header's recipe on 16 lanes (v = x·inv; NaN → 0; clamp in f32; RNE by cvtps under the
+ * default MXCSR; add the offset), so the bytes are identical. */
+#include <float.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "backends/x86/x86_quant.h"
+#include "kernels/format_half.h"
+#include "kernels/format_int.h"
+#include "kernels/format_nf4.h"
+
+#define QK_AI __attribute__((always_inline)) static inline
+
+QK_AI __mmask16 qk_tail(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* max |x|, min(x, 0), max(x, 0) over the finite elements (NaN and ±Inf ignored). */
+static void qk_finite_stats(const float *x, int64_t n, float *amax, float *lo, float *hi) {
+    __m512 a = _mm512_setzero_ps(), l = _mm512_setzero_ps(), h = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (int64_t i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(qk_tail(n - i), x + i);
+        __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
+        a = _mm512_mask_max_ps(a, fin, a, _mm512_abs_ps(v));
+        l = _mm512_mask_min_ps(l, fin, l, v);
+        h = _mm512_mask_max_ps(h, fin, h, v);
+    }
+    *amax = _mm512_reduce_max_ps(a);
+    *lo = _mm512_reduce_min_ps(l);
+    *hi = _mm512_reduce_max_ps(h);
+}
+
+/* qk_int_code on 16 lanes. */
+QK_AI __m512i qk_codes(__m512 x, __m512 inv, float lo, float hi) {
+    __m512 v = _mm512_mul_ps(x, inv);
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_setzero_ps());
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+    return _mm512_cvtps_epi32(v);
+}
+
+/* Pairs of int32 lanes (element 2i, 2i+1) → one byte: low nibble first (I4) or high first (NF4). */
+QK_AI __m128i qk_pack_pairs(__m512i c, int high_first) {
+    const __m512i m = _mm512_set1_epi64(0xF);
+    __m512i a = _mm512_and_si512(c, m), b = _mm512_and_si512(_mm512_srli_epi64(c, 32), m);
+    __m512i v = high_first ? _mm512_or_si512(_mm512_slli_epi64(a, 4), b) : _mm512_or_si512(a, _mm512_slli_epi64(b, 4));
+    return _mm512_cvtepi64_epi8(v);
+}
+
+static float ld_f32(const void *p, size_t i) { float v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
+static void st_f32(void *p, size_t i, float v) { memcpy((char *)p + i * 4, &v, 4); }
+static int32_t ld_i32(const void *p, size_t i) { int32_t v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
+static void st_i32(void *p, size_t i, int32_t v) { memcpy((char *)p + i * 4, &v, 4); }
+static uint16_t ld_u16(const void *p, size_t i) { uint16_t v; memcpy(&v, (const char *)p + i * 2, 2); return v; }
+static void st_u16(void *p, size_t i, uint16_t v) { memcpy((char *)p + i * 2, &v, 2); }
+
+static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, const qkern_qtensor *t, size_t slot,
+                           int is_static, qkern_format f, int asym) {
+    float amax = 0, lo = 0, hi = 0;
+    if (!is_static) qk_finite_stats(x, g, &amax, &lo, &hi);
+    switch (f) {
+    case QKERN_I8: {
+        float s, inv;
+        if (is_static) { s = ld_f32(t->scales, slot); inv = qk_int_inv(s); }
+        else { qk_i8_params(amax, &s, &inv); st_f32(t->scales, slot, s); }
+        const __m512 vi = _mm512_set1_ps(inv);
+        for (int64_t i = 0; i < g; i += 16) {
+            __mmask16 m = qk_tail(g - i);
+            __m512i q = qk_codes(_mm512_maskz_loadu_ps(m, x + i), vi, -127.0f, 127.0f);
+            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, q);
+        }
+        break;
+    }
+    case QKERN_I8_ASYM: {
+        float s, inv;
+        int32_t z;
+        if (is_static) { s = ld_f32(t->scales, slot); inv = qk_int_inv(s); z = qk_i8_asym_zero(ld_i32(t->zeros, slot)); }
+        else { qk_i8_asym_params(lo, hi, &s, &inv, &z); st_f32(t->scales, slot, s); st_i32(t->zeros, slot, z); }
+        const __m512 vi = _mm512_set1_ps(inv);
+        const __m512i vz = _mm512_set1_epi32(z), qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
+        for (int64_t i = 0; i < g; i += 16) {
+            __mmask16 m = qk_tail(g - i);
+            __m512i q = _mm512_add_epi32(qk_codes(_mm512_maskz_loadu_ps(m, x + i), vi, -256.0f, 256.0f), vz);
+            q = _mm512_min_epi32(_mm512_max_epi32(q, qmin), qmax);
+            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, q);
+        }
+        break;
+    }
+    case QKERN_I4: {
+        uint16_t h;
+        uint8_t zero = QK_I4_SYM_OFFSET;
+        if (is_static) {
+            h = ld_u16(t->scales, slot);
+            if (asym) zero = qk_i4_zero(((const uint8_t *)t->zeros)[slot]);
+        } else {
+            h = asym ? qk_i4_asym_scale(lo, hi) : qk_i4_sym_scale(amax);
+            st_u16(t->scales, slot, h);
+            if (asym) {
+                zero = qk_i4_asym_zero_for(lo, qk_int_inv(qk_f16_to_f32(h)));
+                ((uint8_t *)t->zeros)[slot] = zero;
+            }
+        }
+        const __m512 vi = _mm512_set1_ps(qk_int_inv(qk_f16_to_f32(h)));
+        const __m512i vz = _mm512_set1_epi32(zero), z0 = _mm512_setzero_si512(), q15 = _mm512_set1_epi32(15);
+        for (int64_t i = 0; i < g; i += 16) {
+            __mmask16 m = qk_tail(g - i);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+            __m512i q = asym ? _mm512_add_epi32(qk_codes(xv, vi, -32.0f, 32.0f), vz)
+                             : _mm512_add_epi32(qk_codes(xv, vi, -8.0f, 7.0f), vz);
+            q = _mm512_min_epi32(_mm512_max_epi32(q, z0), q15);
+            __m128i b = qk_pack_pairs(q, 0);
+            int64_t nb = (g - i < 16 ? g - i : 16) / 2;
+            _mm_mask_storeu_epi8(row + (c0 + i) / 2, (__mmask16)((1u << nb) - 1), b);
+        }
+        break;
+    }
+    case QKERN_NF4: {
+        float *sp = (float *)t->scales + slot;
+        float absmax;
+        if (is_static) absmax = ld_f32(sp, 0);
+        else { absmax = amax; st_f32(sp, 0, amax); }
+        const __m512 vi = _mm512_set1_ps(qk_nf4_inv_absmax(absmax));
+        const __m512i one = _mm512_set1_epi32(1), seven = _mm512_set1_epi32((int)QK_NF4_ZERO_CODE);
+        for (int64_t i = 0; i < g; i += 16) {
+            __mmask16 m = qk_tail(g - i);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi);
+            /* The bitsandbytes tree with strict '>' returns how many thresholds v exceeds. */
+            __m512i q = _mm512_setzero_si512();
+            for (int k = 0; k < 15; k++)
+                q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[k]), _CMP_GT_OQ), q, one);
+            q = _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), seven);
+            __m128i b = qk_pack_pairs(q, 1);
+            int64_t nb = (g - i < 16 ? g - i : 16) / 2;
+            _mm_mask_storeu_epi8(row + (c0 + i) / 2, (__mmask16)((1u << nb) - 1), b);
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
+                                  int64_t r1) {
+    const int is_static = (dst->desc.flags & QKERN_QUANT_STATIC_SCALES) || L->group == 0;
+    const int asym = (dst->desc.flags & QKERN_QUANT_ASYMMETRIC) != 0;
+    const int64_t cols = L->cols, g = L->group ? L->group : cols, nb = L->group ? L->groups_per_row : 1;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = src + (size_t)r * (size_t)cols;
+        uint8_t *row = (uint8_t *)dst->data + (size_t)r * L->row_bytes;
+        for (int64_t b = 0; b < nb; b++) {
+            size_t slot = L->group ? (size_t)(r * L->groups_per_row + b) : 0;
+            qk_quant_group(x + b * g, row, b * g, g, dst, slot, is_static, L->format, asym);
+        }
+    }
+}
+
+void qk_x86_dequant_i8_asym__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0,
+                                        int64_t r1) {
+    const int64_t cols = L->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const int8_t *q = (const int8_t *)src->data + (size_t)r * L->row_bytes;
+        size_t slot = L->group ? (size_t)r : 0;
+        const __m512 s = _mm512_set1_ps(ld_f32(src->scales, slot));
+        const __m512i z = _mm512_set1_epi32(qk_i8_asym_zero(ld_i32(src->zeros, slot)));
+        float *y = dst + (size_t)r * (size_t)cols;
+        for (int64_t i = 0; i < cols; i += 16) {
+            __mmask16 m = qk_tail(cols - i);
+            __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, q + i));
+            _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, z)), s));
+        }
+    }
+}
