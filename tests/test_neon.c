@@ -440,43 +440,89 @@ END_TEST
 
 /* ---- quantise / dequantise bytes -------------------------------------------------- */
 
-START_TEST(test_quant_bytes_ggml) {
-    static const qkern_format fmts[] = {QKERN_Q8_0, QKERN_Q8_1, QKERN_Q4_0, QKERN_Q4_1};
+static const qkern_quant_desc qk_quant_descs[] = {
+    {QKERN_Q8_0, 32, 0},
+    {QKERN_Q8_1, 32, 0},
+    {QKERN_Q4_0, 32, 0},
+    {QKERN_Q4_1, 32, 0},
+    {QKERN_I8, QKERN_GROUP_ROW, 0},
+    {QKERN_I8, 20, 0},                       /* groups not a multiple of 16: scalar tails */
+    {QKERN_I8_ASYM, QKERN_GROUP_ROW, 0},
+    {QKERN_I8_ASYM, QKERN_GROUP_TENSOR, 0},
+    {QKERN_I4, 32, 0},
+    {QKERN_I4, 40, QKERN_QUANT_ASYMMETRIC},
+    {QKERN_I4, QKERN_GROUP_ROW, 0},
+    {QKERN_NF4, 32, 0},
+    {QKERN_NF4, 10, 0},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0},
+    {QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, QKERN_QUANT_FP8_NO_SATURATE},
+    {QKERN_FP8_E5M2, QKERN_GROUP_ROW, 0},
+    {QKERN_FP8_E5M2, QKERN_GROUP_ROW, QKERN_QUANT_FP8_NO_SATURATE},
+};
+#define QK_N_QUANT ((int)(sizeof qk_quant_descs / sizeof qk_quant_descs[0]))
+
+static int qk_buf_eq(const qk_guarded *a, const qk_guarded *b) {
+    return a->size == b->size && (a->size == 0 || memcmp(a->p, b->p, a->size) == 0);
+}
+
+/* Every format: data, scales and zeros bytes equal to scalar's on ordinary data, special
+ * values (NaN, ±Inf, huge, denormal, −0), tiny blocks, and with the caller's static scales
+ * (huge ones too, so FP8 overflows); dequantised floats bit-identical. */
+START_TEST(test_quant_bytes) {
+    const qkern_quant_desc d0 = qk_quant_descs[_i];
     qkern_context *nc = qk_neon_ctx();
     if (!nc) { ck_assert(1); return; }
     qkern_context *sc = qk_ctx_named("scalar");
     const int64_t rows = 7, cols = 160;
-    float *x = malloc((size_t)(rows * cols) * sizeof(float));
-    for (int pat = 0; pat < 3; pat++) {
+    const size_t xb = (size_t)(rows * cols) * sizeof(float);
+    float *x = malloc(xb), *ya = malloc(xb), *yb = malloc(xb);
+    for (int pat = 0; pat < 4; pat++) {
         for (int64_t i = 0; i < rows; i++) {
-            if (pat == 0) qk_fill(x + i * cols, (size_t)cols, QK_PAT_UNIFORM, 3 + (uint64_t)i);
-            else if (pat == 1) qk_special_row(x + i * cols, cols, 9 + (uint64_t)i);
-            else for (int64_t j = 0; j < cols; j++) x[i * cols + j] = (j % 32 == 3) ? NAN : (float)(j % 7) * 1e-39f;
+            float *r = x + i * cols;
+            if (pat == 0) qk_fill(r, (size_t)cols, QK_PAT_UNIFORM, 3 + (uint64_t)i);
+            else if (pat == 1 || pat == 3) qk_special_row(r, cols, 9 + (uint64_t)i);
+            else for (int64_t j = 0; j < cols; j++) r[j] = (j % 32 == 3) ? NAN : (float)(j % 7) * 1e-39f;
         }
-        for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
-            qkern_quant_desc d = {fmts[f], 32, 0};
-            qk_qbuf a, b;
-            ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
-            ck_assert(qk_qbuf_alloc(&b, d, rows, cols));
-            size_t xb = (size_t)(rows * cols) * sizeof(float);
-            ck_assert_int_eq(qkern_quantize(sc, x, QKERN_F32, xb, &a.t), QKERN_OK);
-            ck_assert_int_eq(qkern_quantize(nc, x, QKERN_F32, xb, &b.t), QKERN_OK);
-            const unsigned char *pa = a.t.data, *pb = b.t.data;
-            for (size_t i = 0; i < a.t.data_bytes; i++)
-                ck_assert_msg(pa[i] == pb[i], "format %d pattern %d byte %zu: scalar %02x neon %02x", (int)d.format,
-                              pat, i, pa[i], pb[i]);
-            ck_assert(qk_qbuf_guards_ok(&b));
-            float *ya = malloc(xb), *yb = malloc(xb);
-            ck_assert_int_eq(qkern_dequantize(sc, &a.t, ya, QKERN_F32, xb), QKERN_OK);
-            ck_assert_int_eq(qkern_dequantize(nc, &a.t, yb, QKERN_F32, xb), QKERN_OK);
-            ck_assert_msg(memcmp(ya, yb, xb) == 0, "dequantize differs");
-            free(ya);
-            free(yb);
-            qk_qbuf_free(&a);
-            qk_qbuf_free(&b);
+        qkern_quant_desc d = d0;
+        qk_qbuf a, b;
+        ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
+        ck_assert(qk_qbuf_alloc(&b, d, rows, cols));
+        if (pat == 3 && a.t.scales_bytes) { /* static scales: the caller's, some tiny, some huge */
+            d.flags |= QKERN_QUANT_STATIC_SCALES;
+            a.t.desc = b.t.desc = d;
+            qk_rng r;
+            qk_rng_seed(&r, 77);
+            for (size_t i = 0; i < a.t.scales_bytes; i++) ((unsigned char *)a.scales.p)[i] = (unsigned char)qk_rng_u64(&r);
+            if (d.format != QKERN_I4) {
+                float *s = a.scales.p;
+                for (size_t i = 0; i < a.t.scales_bytes / 4; i++) s[i] = (i % 3 == 0) ? 1e-3f : (i % 3 == 1) ? 0.02f : 3.0f;
+            }
+            memcpy(b.scales.p, a.scales.p, a.t.scales_bytes);
+            if (a.t.zeros_bytes) {
+                for (size_t i = 0; i < a.t.zeros_bytes; i++) ((unsigned char *)a.zeros.p)[i] = (unsigned char)(i * 5);
+                memcpy(b.zeros.p, a.zeros.p, a.t.zeros_bytes);
+            }
         }
+        ck_assert_int_eq(qkern_quantize(sc, x, QKERN_F32, xb, &a.t), QKERN_OK);
+        ck_assert_msg(qkern_quantize(nc, x, QKERN_F32, xb, &b.t) == QKERN_OK, "%s", qkern_last_error());
+        const unsigned char *pa = a.t.data, *pb = b.t.data;
+        for (size_t i = 0; i < a.t.data_bytes; i++)
+            ck_assert_msg(pa[i] == pb[i], "format %d group %lld flags %u pattern %d byte %zu: scalar %02x neon %02x",
+                          (int)d.format, (long long)d.group, d.flags, pat, i, pa[i], pb[i]);
+        ck_assert_msg(qk_buf_eq(&a.scales, &b.scales), "format %d pattern %d: scales differ", (int)d.format, pat);
+        ck_assert_msg(qk_buf_eq(&a.zeros, &b.zeros), "format %d pattern %d: zeros differ", (int)d.format, pat);
+        ck_assert(qk_qbuf_guards_ok(&b));
+        ck_assert_int_eq(qkern_dequantize(sc, &a.t, ya, QKERN_F32, xb), QKERN_OK);
+        ck_assert_int_eq(qkern_dequantize(nc, &a.t, yb, QKERN_F32, xb), QKERN_OK);
+        for (int64_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(memcmp(&ya[i], &yb[i], 4) == 0, "format %d pattern %d: dequantised [%lld] scalar %a neon %a (bits %08x %08x)",
+                          (int)d.format, pat, (long long)i, (double)ya[i], (double)yb[i], qk_f32_bits(ya[i]), qk_f32_bits(yb[i]));
+        qk_qbuf_free(&a);
+        qk_qbuf_free(&b);
     }
     free(x);
+    free(ya);
+    free(yb);
     qkern_context_destroy(sc);
     qkern_context_destroy(nc);
 }
@@ -492,7 +538,7 @@ static Suite *neon_suite(void) {
     tcase_add_loop_test(tc, test_exact_modes, 0, QK_N_EXACT);
     tcase_add_test(tc, test_act_bytes_q8);
     tcase_add_test(tc, test_act_bytes_i8);
-    tcase_add_test(tc, test_quant_bytes_ggml);
+    tcase_add_loop_test(tc, test_quant_bytes, 0, QK_N_QUANT);
     suite_add_tcase(s, tc);
     return s;
 }

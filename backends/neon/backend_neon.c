@@ -19,11 +19,17 @@ static int qk_neon_probe(uint64_t cpu, char *why, size_t n) {
 static const char *qk_neon_quant_name(qk_op op, qkern_format f) {
     const int q = op == QK_OP_QUANTIZE;
     switch (f) {
+    case QKERN_I8: return q ? "qk_quant_i8__neon" : "qk_dequant_i8__neon";
+    case QKERN_I8_ASYM: return q ? "qk_quant_i8_asym__neon" : "qk_dequant_i8_asym__neon";
+    case QKERN_I4: return q ? "qk_quant_i4__neon" : "qk_dequant_i4__neon";
     case QKERN_Q8_0: return q ? "qk_quant_q8_0__neon" : "qk_dequant_q8_0__neon";
     case QKERN_Q8_1: return q ? "qk_quant_q8_1__neon" : "qk_dequant_q8_1__neon";
     case QKERN_Q4_0: return q ? "qk_quant_q4_0__neon" : "qk_dequant_q4_0__neon";
     case QKERN_Q4_1: return q ? "qk_quant_q4_1__neon" : "qk_dequant_q4_1__neon";
-    default: return NULL; /* scalar runs the others */
+    case QKERN_NF4: return q ? "qk_quant_nf4__neon" : "qk_dequant_nf4__neon";
+    case QKERN_FP8_E4M3: return q ? "qk_quant_fp8_e4m3__neon" : "qk_dequant_fp8_e4m3__neon";
+    case QKERN_FP8_E5M2: return q ? "qk_quant_fp8_e5m2__neon" : "qk_dequant_fp8_e5m2__neon";
+    default: return NULL;
     }
 }
 
@@ -43,6 +49,9 @@ static qkern_status qk_quantize__neon(void *state, const float *src, const qkern
     switch (dst->desc.format) {
     case QKERN_Q8_0: case QKERN_Q8_1: case QKERN_Q4_0: case QKERN_Q4_1:
         return qk_quant_ggml__neon(src, dst, r0, r1);
+    case QKERN_I8: case QKERN_I8_ASYM: case QKERN_I4: return qk_quant_int__neon(src, dst, r0, r1);
+    case QKERN_NF4: return qk_quant_nf4__neon(src, dst, r0, r1);
+    case QKERN_FP8_E4M3: case QKERN_FP8_E5M2: return qk_quant_fp8__neon(src, dst, r0, r1);
     default:
         return qk_error(QKERN_UNSUPPORTED, "neon quantize: %s is not implemented", qk_format_name(dst->desc.format));
     }
@@ -53,6 +62,9 @@ static qkern_status qk_dequantize__neon(void *state, const qkern_qtensor *src, f
     switch (src->desc.format) {
     case QKERN_Q8_0: case QKERN_Q8_1: case QKERN_Q4_0: case QKERN_Q4_1:
         return qk_dequant_ggml__neon(src, dst, r0, r1);
+    case QKERN_I8: case QKERN_I8_ASYM: case QKERN_I4: return qk_dequant_int__neon(src, dst, r0, r1);
+    case QKERN_NF4: return qk_dequant_nf4__neon(src, dst, r0, r1);
+    case QKERN_FP8_E4M3: case QKERN_FP8_E5M2: return qk_dequant_fp8__neon(src, dst, r0, r1);
     default:
         return qk_error(QKERN_UNSUPPORTED, "neon dequantize: %s is not implemented", qk_format_name(src->desc.format));
     }

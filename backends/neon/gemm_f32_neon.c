@@ -73,8 +73,10 @@ static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, const qk_f_const
         uint8x16_t nan = vceqq_u8(mag, vdupq_n_u8(0x7f));
         uint16x8_t lo = vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vshll_n_u8(vget_low_u8(mag), 7));
         uint16x8_t hi = vorrq_u16(vshll_high_n_u8(sgn, 8), vshll_high_n_u8(mag, 7));
-        lo = vorrq_u16(lo, vandq_u16(vreinterpretq_u16_s16(vmovl_s8(vreinterpret_s8_u8(vget_low_u8(nan)))), vdupq_n_u16(0x7e00)));
-        hi = vorrq_u16(hi, vandq_u16(vreinterpretq_u16_s16(vmovl_high_s8(vreinterpretq_s8_u8(nan))), vdupq_n_u16(0x7e00)));
+        lo = vbslq_u16(vreinterpretq_u16_s16(vmovl_s8(vreinterpret_s8_u8(vget_low_u8(nan)))),
+                       vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vdupq_n_u16(0x7e00)), lo);
+        hi = vbslq_u16(vreinterpretq_u16_s16(vmovl_high_s8(vreinterpretq_s8_u8(nan))),
+                       vorrq_u16(vshll_high_n_u8(sgn, 8), vdupq_n_u16(0x7e00)), hi);
         float32x4_t s256 = vmulq_n_f32(sc, 256.0f);
         f[0] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo))), s256);
         f[1] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(lo)), s256);

@@ -152,11 +152,11 @@ static float qk_neon_w_param(const qkern_qtensor *w, const qk_layout *L, int64_t
         v = ((const float *)w->scales)[idx];
         break;
     case QKERN_I8_ASYM:
-        v = p == 0 ? ((const float *)w->scales)[idx] : (float)((const int32_t *)w->zeros)[idx];
+        v = p == 0 ? ((const float *)w->scales)[idx] : (float)qk_i8_asym_zero(((const int32_t *)w->zeros)[idx]);
         break;
     case QKERN_I4:
         if (p == 0) h = ((const uint16_t *)w->scales)[idx];
-        else h = qk_f32_to_f16((float)((const uint8_t *)w->zeros)[idx]);
+        else h = qk_f32_to_f16((float)qk_i4_zero(((const uint8_t *)w->zeros)[idx])); /* clamped, as dequantise */
         v = qk_f16_to_f32(h);
         break;
     case QKERN_Q8_0: h = ((const qk_block_q8_0 *)(const void *)row)[G].d; v = qk_f16_to_f32(h); break;
@@ -296,23 +296,6 @@ static size_t qk_neon_act_scratch_bytes(const qk_packed *p, int64_t m) {
     return total;
 }
 
-/* max |x| over the finite elements (NaN and ±Inf ignored), 0 if none: the I8 rule. */
-static float qk_neon_amax(const float *x, int64_t k) {
-    float32x4_t m = vdupq_n_f32(0.0f);
-    const float32x4_t big = vdupq_n_f32(FLT_MAX);
-    int64_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        float32x4_t a = vabsq_f32(vld1q_f32(x + i));
-        m = vmaxq_f32(m, vreinterpretq_f32_u32(vandq_u32(vcleq_f32(a, big), vreinterpretq_u32_f32(a))));
-    }
-    float a = vmaxvq_f32(m);
-    for (; i < k; i++) {
-        float v = x[i] < 0 ? -x[i] : x[i];
-        if (v <= FLT_MAX && v > a) a = v;
-    }
-    return a;
-}
-
 /* qx = clamp(RNE(x·ix), −127, 127) for n elements (n ≤ gp), zero-padded to gp; returns Σqx. */
 static int32_t qk_neon_quant_i8_group(const float *x, int64_t n, int64_t gp, float ix, int8_t *q) {
     int32x4_t sum = vdupq_n_s32(0);
@@ -357,7 +340,7 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
             break;
         case QKERN_ACT_I8_DYNAMIC: {
             float sx, ix;
-            qk_i8_params(qk_neon_amax(xr, h->k), &sx, &ix); /* kernels/format_int.h's I8 rule */
+            qk_i8_params(qk_neon_amax_finite(xr, h->k), &sx, &ix); /* kernels/format_int.h's I8 rule */
             for (int64_t G = 0; G < h->groups; G++) {
                 int32_t sum = qk_neon_quant_i8_group(xr + G * h->g, h->g, h->gp, ix, (int8_t *)row + G * h->gp);
                 prm[2 * G] = sx;

@@ -93,6 +93,15 @@ const char *qk_neon_matmul_kernel_name(const qkern_quant_desc *desc, qkern_act_m
 qkern_status qk_quant_ggml__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
 qkern_status qk_dequant_ggml__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
 
+qkern_status qk_quant_int__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
+qkern_status qk_dequant_int__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
+qkern_status qk_quant_nf4__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
+qkern_status qk_dequant_nf4__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
+qkern_status qk_quant_fp8__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
+qkern_status qk_dequant_fp8__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
+/* max |x| over the finite elements (NaN, ±Inf ignored), 0 if none: the I8 / NF4 / FP8 rule. */
+float qk_neon_amax_finite(const float *x, int64_t n);
+
 /* Row quantisers shared by quantize and the matmul activation path. */
 void qk_neon_quantize_row_q8_0(const float *x, void *blocks, int64_t k);
 void qk_neon_quantize_row_q8_1(const float *x, void *blocks, int64_t k);
