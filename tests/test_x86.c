@@ -86,7 +86,7 @@ static void make_weights(qk_qbuf *b, const wcase *c, int64_t n, int64_t k, uint6
     for (size_t i = 0; i < b->t.zeros_bytes; i++) ((uint8_t *)b->t.zeros)[i] = (uint8_t)(qk_rng_u64(&r) % 16);
     /* ggml blocks: valid f16 d (and m) in place of the random bytes */
     if (c->f == QKERN_Q8_0 || c->f == QKERN_Q4_0 || c->f == QKERN_Q4_1 || c->f == QKERN_Q8_1) {
-        size_t bs = c->f == QKERN_Q8_0 ? 34 : c->f == QKERN_Q4_0 ? 18 : 20;
+        size_t bs = c->f == QKERN_Q8_0 ? 34 : c->f == QKERN_Q8_1 ? 36 : c->f == QKERN_Q4_0 ? 18 : 20;
         for (size_t off = 0; off < nb; off += bs) {
             float dv = exact ? ldexpf(1.0f, -(int)(qk_rng_u64(&r) % 4)) : qk_rng_uniform(&r, 0.001f, 0.05f);
             uint16_t h = qk_f32_to_f16(dv), m = qk_f32_to_f16(exact ? -0.5f : qk_rng_uniform(&r, -0.2f, 0.0f));
@@ -221,9 +221,13 @@ static const wcase mm_cases[] = {
     {QKERN_Q4_0, 32, 0, QKERN_ACT_FLOAT},
     {QKERN_Q4_1, 32, 0, QKERN_ACT_FLOAT},
     {QKERN_Q8_0, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q8_1, 32, 0, QKERN_ACT_FLOAT},
     {QKERN_NF4, 64, 0, QKERN_ACT_FLOAT},
     {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
     {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FP8_E4M3},
+    {QKERN_FP8_E5M2, QKERN_GROUP_ROW, 0, QKERN_ACT_FP8_E5M2},
+    {QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FP8_E5M2},
 };
 #define N_MM_CASES ((int)(sizeof mm_cases / sizeof mm_cases[0]))
 
@@ -252,7 +256,7 @@ static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, co
     const char *be = NULL, *kn = NULL;
     qkern_packed_weights_info(pw, NULL, NULL, &be, &kn);
     ck_assert_msg(strcmp(be, want_backend) == 0, "packed by %s (%s), want %s", be, kn, want_backend);
-    if (strcmp(want_backend, "x86") == 0) ck_assert_ptr_nonnull(strstr(kn, "__avx512vnni"));
+    if (strcmp(want_backend, "x86") == 0) ck_assert_ptr_nonnull(strstr(kn, "__avx512"));
     s = qkern_matmul(ctx, pw, m, x, w->cols, y, w->rows);
     ck_assert_msg(s == QKERN_OK, "matmul: %s", qkern_last_error());
     qkern_packed_weights_destroy(pw);
@@ -265,7 +269,8 @@ static const int64_t tail_mn[] = {1, 2, 3, 7, 16, 33};
 START_TEST(test_mm_exact) {
     if (!have_x86()) return;
     const wcase *c = &mm_cases[_i];
-    if (c->act == QKERN_ACT_FLOAT) return; /* float modes: bound test below */
+    if (c->act == QKERN_ACT_FLOAT || c->act == QKERN_ACT_FP8_E4M3 || c->act == QKERN_ACT_FP8_E5M2)
+        return; /* f32 accumulation: the bound test below */
     qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
     const int64_t ks[] = {128, 256};
     for (size_t ki = 0; ki < 2; ki++)

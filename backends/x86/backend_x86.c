@@ -25,6 +25,8 @@ const qk_x86_tune qk_x86_tunes[] = {
     {"q8_0_q8_0", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 with int8 codes"},
     {"q8_1_q4_1", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x term"},
     {"f32", 4, 2, 0, 128, 96, 0, "4x32 f32 FMA: 8 f32 + 8 group accumulators; codes decoded per 16×4 chunk"},
+    {"fp8_fp8", 8, 2, 0, 128, 96, 0,
+     "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile)"},
     {NULL, 0, 0, 0, 0, 0, 0, NULL},
 };
 
@@ -33,6 +35,7 @@ const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
     if (act == QKERN_ACT_I8_DYNAMIC) fam = f == QKERN_I8 ? "i8_i8" : "i8_i4";
     else if (act == QKERN_ACT_Q8_0) fam = f == QKERN_Q4_0 ? "q8_0_q4_0" : "q8_0_q8_0";
     else if (act == QKERN_ACT_Q8_1) fam = "q8_1_q4_1";
+    else if (act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2) fam = "fp8_fp8";
     for (const qk_x86_tune *t = qk_x86_tunes; t->family; t++)
         if (strcmp(t->family, fam) == 0) return t;
     return &qk_x86_tunes[0];
@@ -104,6 +107,11 @@ static qkern_status qk_x86_mm_compute(void *state, const qk_packed *p, const flo
         /* compute gets y at row 0; the tiles address rows m0.. and columns n0.. from there. */
         qk_x86_compute_f32__avx512vnni(P, (const float *)s, (int64_t)(qk_x86_act_row_bytes(P) / 4), m0, m1, n0, n1,
                                        y, ldy);
+        return QKERN_OK;
+    }
+    if (P->bits == 16) {
+        if (P->use_bf16) qk_x86_compute_fp8__avx512bf16(P, s, m0, m1, n0, n1, y, ldy);
+        else qk_x86_compute_fp8_f32__avx512vnni(P, s, m0, m1, n0, n1, y, ldy);
         return QKERN_OK;
     }
     qk_x86_compute_int8__avx512vnni(P, s, m0, m1, n0, n1, y, ldy);

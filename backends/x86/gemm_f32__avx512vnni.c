@@ -190,3 +190,40 @@ void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int6
         }
     }
 }
+
+/* FP8 × FP8 without AVX512_BF16: the BF16 pairs widened to f32 (a shift / a mask) and
+ * multiplied with f32 FMA. Same exact products as the vdpbf16ps kernel. */
+void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                        int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    const size_t rb = qk_x86_act_row_bytes(P);
+    const size_t qbytes = ((size_t)(P->g * 2) + 63) / 64 * 64;
+    const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
+    for (int64_t nn = n0; nn < n1; nn += QK_X86_NR) {
+        int64_t cols = n1 - nn;
+        __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        const uint8_t *pan = P->w + (size_t)(nn / QK_X86_NR) * P->panel_bytes;
+        __m512 sw = _mm512_loadu_ps(pan + P->code_bytes);
+        __m512 b = _mm512_load_ps(P->bias + nn);
+        for (int64_t r = m0; r < m1; r += 4) {
+            int rows = (int)(m1 - r < 4 ? m1 - r : 4);
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int64_t c = 0; c < P->g / 2; c++) {
+                __m512i w = _mm512_load_si512(pan + c * 64);
+                __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+                __m512 w1 = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+                for (int m = 0; m < rows; m++) {
+                    const uint16_t *xa = (const uint16_t *)(scratch + (size_t)(r + m) * rb);
+                    __m512 x0 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[2 * c] << 16)));
+                    __m512 x1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[2 * c + 1] << 16)));
+                    acc[m] = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, acc[m]));
+                }
+            }
+            for (int m = 0; m < rows; m++) {
+                float sx;
+                memcpy(&sx, scratch + (size_t)(r + m) * rb + qbytes, 4);
+                __m512 v = _mm512_fmadd_ps(_mm512_mul_ps(acc[m], sw), _mm512_set1_ps(sx), b);
+                _mm512_mask_storeu_ps(y + (r + m) * ldy + nn, lm, v);
+            }
+        }
+    }
+}

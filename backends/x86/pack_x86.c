@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "backends/x86/x86.h"
+#include "kernels/format_fp8.h"
 #include "kernels/format_ggml.h"
 #include "kernels/format_half.h"
 #include "kernels/format_internal.h"
 #include "kernels/qk_error.h"
+#include "qkern/context.h"
 
 /* Largest group whose int32 accumulator cannot overflow: |(qx+128)·qw| ≤ 255·128 per product. */
 #define QK_X86_MAX_GROUP 65536
@@ -24,7 +26,8 @@ static int64_t qk_x86_group(const qkern_quant_desc *d, int64_t k) {
     return g;
 }
 
-static int qk_x86_bits(qkern_format f) {
+static int qk_x86_bits(qkern_format f, qkern_act_mode act) {
+    if (act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2) return 16;
     return (f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_NF4) ? 4 : 8;
 }
 
@@ -32,10 +35,12 @@ static int qk_x86_mode_ok(qkern_format f, qkern_act_mode act) {
     switch (act) {
     case QKERN_ACT_FLOAT:
         return f == QKERN_I8 || f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 ||
-               f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
+               f == QKERN_Q8_1 || f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
     case QKERN_ACT_I8_DYNAMIC: return f == QKERN_I8 || f == QKERN_I4;
     case QKERN_ACT_Q8_0: return f == QKERN_Q4_0 || f == QKERN_Q8_0;
     case QKERN_ACT_Q8_1: return f == QKERN_Q4_1;
+    case QKERN_ACT_FP8_E4M3:
+    case QKERN_ACT_FP8_E5M2: return f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
     default: return 0;
     }
 }
@@ -46,9 +51,10 @@ int qk_x86_matmul_supported(const qkern_quant_desc *d, qkern_act_mode act, int64
     int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
     int per_row = g == QKERN_GROUP_ROW || g == QKERN_GROUP_TENSOR;
     if (d->format == QKERN_I8 && g == QKERN_GROUP_TENSOR) return 0;
-    if (!per_row && (g <= 0 || g % (qk_x86_bits(d->format) == 4 ? 8 : 4) != 0)) return 0;
-    if (!per_row && g > QK_X86_MAX_GROUP) return 0;
-    if (k > 0 && qk_round_up(qk_x86_group(d, k), 8) > QK_X86_MAX_GROUP && act != QKERN_ACT_FLOAT) return 0;
+    if (!per_row && (g <= 0 || g % (qk_x86_bits(d->format, act) == 4 ? 8 : 4) != 0)) return 0;
+    if (!per_row && g > QK_X86_MAX_GROUP && act != QKERN_ACT_FLOAT) return 0;
+    int f32_sums = act == QKERN_ACT_FLOAT || act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2;
+    if (k > 0 && qk_round_up(qk_x86_group(d, k), 8) > QK_X86_MAX_GROUP && !f32_sums) return 0;
     return 1;
 }
 
@@ -60,6 +66,17 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
     case QKERN_ACT_Q8_0:
         return d->format == QKERN_Q4_0 ? "qk_gemm_q8_0_q4_0_6x32c4__avx512vnni" : "qk_gemm_q8_0_q8_0_6x32c4__avx512vnni";
     case QKERN_ACT_Q8_1: return "qk_gemm_q8_1_q4_1_6x32c4__avx512vnni";
+    case QKERN_ACT_FP8_E4M3:
+    case QKERN_ACT_FP8_E5M2: {
+        /* vdpbf16ps where AVX512_BF16 is there (FP8 → BF16 is exact for both formats), else f32 FMA. */
+        static const char *const names[2][2][2] = {
+            {{"qk_gemm_fp8_e4m3_fp8_e4m3_8x32c2__avx512vnni", "qk_gemm_fp8_e4m3_fp8_e5m2_8x32c2__avx512vnni"},
+             {"qk_gemm_fp8_e5m2_fp8_e4m3_8x32c2__avx512vnni", "qk_gemm_fp8_e5m2_fp8_e5m2_8x32c2__avx512vnni"}},
+            {{"qk_gemm_fp8_e4m3_fp8_e4m3_8x32c2__avx512bf16", "qk_gemm_fp8_e4m3_fp8_e5m2_8x32c2__avx512bf16"},
+             {"qk_gemm_fp8_e5m2_fp8_e4m3_8x32c2__avx512bf16", "qk_gemm_fp8_e5m2_fp8_e5m2_8x32c2__avx512bf16"}}};
+        int bf = (qkern_cpu_features() & QKERN_CPU_AVX512BF16) != 0;
+        return names[bf][act == QKERN_ACT_FP8_E5M2][d->format == QKERN_FP8_E5M2];
+    }
     case QKERN_ACT_FLOAT:
         switch (d->format) {
         case QKERN_I8: return "qk_gemm_f32_i8_4x32c4__avx512vnni";
@@ -67,6 +84,7 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
         case QKERN_Q4_0: return "qk_gemm_f32_q4_0_4x32c4__avx512vnni";
         case QKERN_Q4_1: return "qk_gemm_f32_q4_1_4x32c4__avx512vnni";
         case QKERN_Q8_0: return "qk_gemm_f32_q8_0_4x32c4__avx512vnni";
+        case QKERN_Q8_1: return "qk_gemm_f32_q8_1_4x32c4__avx512vnni";
         case QKERN_NF4: return "qk_gemm_f32_nf4_4x32c4__avx512vnni";
         case QKERN_FP8_E4M3: return "qk_gemm_f32_fp8_e4m3_4x32c4__avx512vnni";
         case QKERN_FP8_E5M2: return "qk_gemm_f32_fp8_e5m2_4x32c4__avx512vnni";
@@ -133,6 +151,14 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
         }
         break;
     }
+    case QKERN_Q8_1: { /* as a weight, s is unused: deq = q·d */
+        const qk_block_q8_1 *b = (const qk_block_q8_1 *)row;
+        for (int64_t G = 0; G < P->groups; G++) {
+            memcpy(r->code + G * 32, b[G].qs, 32);
+            r->scale[G] = b[G].d;
+        }
+        break;
+    }
     case QKERN_Q4_0: {
         const qk_block_q4_0 *b = (const qk_block_q4_0 *)row;
         for (int64_t G = 0; G < P->groups; G++) {
@@ -181,11 +207,13 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     qkern_format f = w->desc.format;
     P->format = f;
     P->act = act;
-    P->bits = qk_x86_bits(f);
-    P->codes = f == QKERN_NF4 ? QK_X86_NF4
+    P->bits = qk_x86_bits(f, act);
+    P->use_bf16 = P->bits == 16 && (qkern_cpu_features() & QKERN_CPU_AVX512BF16) != 0;
+    P->codes = P->bits == 16 ? QK_X86_BF16
+               : f == QKERN_NF4 ? QK_X86_NF4
                : (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) ? QK_X86_FP8
                : P->bits == 4 ? QK_X86_NIB : QK_X86_INT8;
-    P->scale_f16 = f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0;
+    P->scale_f16 = f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 || f == QKERN_Q8_1;
     P->zero_mode = (f == QKERN_I4 && (w->desc.flags & QKERN_QUANT_ASYMMETRIC)) ? 2
                    : (f == QKERN_I4 || f == QKERN_Q4_0) ? 1 : 0;
     P->has_min = f == QKERN_Q4_1;
@@ -197,6 +225,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->k = w->cols;
     P->panels = (P->n + QK_X86_NR - 1) / QK_X86_NR;
     P->code_bytes = (size_t)gk * QK_X86_NR * (size_t)P->bits / 8;
+    if (P->bits == 16) P->row_scale = 1.0f;
     size_t scale_bytes = P->scale_f16 ? 32 : 64;
     size_t extra = P->has_min ? 32 : P->zero_mode == 2 ? 16 : 0;
     P->group_bytes = P->code_bytes + scale_bytes + extra;
@@ -210,7 +239,8 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     }
     P->w = aligned_alloc(64, (total + 63) / 64 * 64);
     P->bias = aligned_alloc(64, (size_t)P->panels * QK_X86_NR * sizeof(float));
-    int int_act = act != QKERN_ACT_FLOAT;
+    int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1 ||
+                  act == QKERN_ACT_LLM_INT8;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
     qk_x86_row r;
     r.code = malloc((size_t)(P->groups * P->g) + 64);
@@ -233,7 +263,14 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
         for (int64_t G = 0; G < P->groups; G++) {
             uint8_t *grp = P->w + (size_t)p * P->panel_bytes + (size_t)G * P->group_bytes;
             const uint8_t *c = r.code + G * P->g;
-            if (P->bits == 8) {
+            if (P->bits == 16) {
+                for (int64_t k = 0; k < P->g; k++) {
+                    /* the exact FP8 value's top 16 bits are its BF16 */
+                    float v = k < P->k ? qk_fp8_to_f32(c[k], f) : 0.0f;
+                    uint16_t h = (uint16_t)(qk_f32_bits(v) >> 16);
+                    memcpy(&grp[(k / 2) * 64 + j * 4 + (k % 2) * 2], &h, 2);
+                }
+            } else if (P->bits == 8) {
                 for (int64_t k = 0; k < P->g; k++) grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
             } else {
                 for (int64_t k = 0; k < P->g; k++) {
@@ -277,6 +314,7 @@ void qk_x86_packed_free(qk_x86_packed *P) {
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
     size_t kp = (size_t)(P->groups * P->g);
     if (P->act == QKERN_ACT_FLOAT) return (kp * sizeof(float) + 63) / 64 * 64;
+    if (P->bits == 16) return (kp * 2 + 63) / 64 * 64 + 64;
     size_t bytes = (kp + 63) / 64 * 64;
     size_t nscale = P->act == QKERN_ACT_Q8_0 ? (size_t)P->groups : P->act == QKERN_ACT_Q8_1 ? 2 * (size_t)P->groups : 1;
     bytes += (nscale * sizeof(float) + 63) / 64 * 64;

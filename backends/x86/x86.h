@@ -10,6 +10,8 @@
  * is a run of groups; one group of one panel is
  *     codes   (g/4) × 64 B when 8-bit: chunk c holds k = 4c..4c+3 of the 16 columns,
  *             column j in bytes 4j..4j+3 (the vpdpbusd operand, "c4" in kernel names);
+ *             (g/2) × 64 B when 16-bit (FP8 × FP8): pair c holds the BF16 of k = 2c, 2c+1,
+ *             column j in bytes 4j..4j+3 (the vdpbf16ps operand, "c2");
  *             (g/8) × 64 B when 4-bit: byte 4j+t of vector v holds k = 8v+t in its low
  *             nibble and k = 8v+4+t in its high nibble, so a mask and a shift give two
  *             c4 chunks;
@@ -35,14 +37,16 @@ typedef enum qk_x86_codes {
     QK_X86_INT8 = 0,   /* signed int8 weights (I8, Q8_0) */
     QK_X86_NIB = 1,    /* 4-bit unsigned nibbles minus a zero point (I4, Q4_0) or plain (Q4_1) */
     QK_X86_NF4 = 2,    /* 4-bit NF4 codebook index */
-    QK_X86_FP8 = 3     /* OCP FP8 byte (E4M3 or E5M2) */
+    QK_X86_FP8 = 3,    /* OCP FP8 byte (E4M3 or E5M2) */
+    QK_X86_BF16 = 4    /* FP8 × FP8: FP8 weights widened to BF16 (exact), k pairs for vdpbf16ps */
 } qk_x86_codes;
 
 typedef struct qk_x86_packed {
     qkern_format format;
     qkern_act_mode act;
     qk_x86_codes codes;
-    int bits;               /* 8 or 4 */
+    int bits;               /* 16 (BF16 pairs), 8 or 4 */
+    int use_bf16;           /* FP8 × FP8 on vdpbf16ps (AVX512_BF16 present at pack time), else f32 FMA */
     int scale_f16;          /* scales stored as f16 */
     int zero_mode;          /* 0: none, 1: constant 8 (I4 sym, Q4_0), 2: per-group u8 zero points */
     int has_min;            /* Q4_1: 16 × f16 min after the scales */
@@ -70,7 +74,10 @@ typedef struct qk_x86_tune {
 } qk_x86_tune;
 
 /* Activation scratch row for the integer modes: K unsigned bytes (qx + 128), padded to 64,
- * then f32 scales: 1 (I8_DYNAMIC, LLM_INT8), K/32 d (Q8_0), K/32 d + K/32 s (Q8_1). */
+ * then f32 scales: 1 (I8_DYNAMIC, LLM_INT8), K/32 d (Q8_0), K/32 d + K/32 s (Q8_1).
+ * FP8 modes: K BF16 values of the FP8 activations, padded to 64 bytes, then sx.
+ * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
+ * comes first (qk_llm_int8_header_bytes), rows after it. */
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P);
 
 /* ISA entry points (gemm_int8__avx512vnni.c, gemm_f32__avx512vnni.c). */
@@ -78,6 +85,11 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
                                     uint8_t *scratch);
 void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy);
+/* FP8 × FP8 (gemm_fp8__avx512bf16.c: vdpbf16ps; gemm_f32__avx512vnni.c: the f32 FMA fallback). */
+void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                    int64_t n0, int64_t n1, float *y, int64_t ldy);
+void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                        int64_t n0, int64_t n1, float *y, int64_t ldy);
 void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
                                     int64_t n0, int64_t n1, float *y, int64_t ldy);
 
