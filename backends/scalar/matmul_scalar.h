@@ -17,9 +17,9 @@ typedef struct qk_mm_scalar {
 
 static inline const qk_mm_scalar *qk_mm_scalar_of(const qk_packed *p) { return (const qk_mm_scalar *)p->data; }
 
-/* Rows of Y per register-less "tile" in the float paths: W chunks are dequantised once per
- * this many rows of X. */
-#define QK_MM_SCALAR_ROWS 8
+/* Rows of X per W chunk in the float paths: a chunk is dequantised once per this many rows
+ * (32 = the front end's row block, so a large-M call dequantises W once per block). */
+#define QK_MM_SCALAR_ROWS 32
 /* Elements of W dequantised at a time in the float paths (one stack buffer). */
 #define QK_MM_SCALAR_CHUNK 64
 
