@@ -32,7 +32,7 @@ const qk_x86_tune qk_x86_tunes[] = {
 
 const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
     const char *fam = "f32";
-    if (act == QKERN_ACT_I8_DYNAMIC) fam = f == QKERN_I8 ? "i8_i8" : "i8_i4";
+    if (act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_LLM_INT8) fam = f == QKERN_I8 ? "i8_i8" : "i8_i4";
     else if (act == QKERN_ACT_Q8_0) fam = f == QKERN_Q4_0 ? "q8_0_q4_0" : "q8_0_q8_0";
     else if (act == QKERN_ACT_Q8_1) fam = "q8_1_q4_1";
     else if (act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2) fam = "fp8_fp8";
@@ -80,29 +80,38 @@ static qkern_status qk_x86_mm_pack(void *state, const qkern_qtensor *w, const qk
 
 static size_t qk_x86_mm_scratch(const qk_packed *p, int64_t m) {
     const qk_x86_packed *P = p->data;
-    return qk_x86_act_row_bytes(P) * (size_t)m + 64;
+    size_t rows, total;
+    if (!qk_mul_size(qk_x86_act_row_bytes(P), (size_t)m, &rows) || !qk_add_size(rows, 64, &total)) return SIZE_MAX;
+    if (P->act == QKERN_ACT_LLM_INT8 && !qk_add_size(total, qk_llm_int8_header_bytes(P->k), &total)) return SIZE_MAX;
+    return total;
 }
 
 /* The scratch the front end allocates may not be 64-byte aligned; rows are addressed
- * from the first aligned byte (act_scratch_bytes asks for 64 spare bytes). */
-static uint8_t *qk_x86_align(const void *s) {
+ * from the first aligned byte (act_scratch_bytes asks for 64 spare bytes), after the
+ * front end's outlier header for LLM.int8. */
+static uint8_t *qk_x86_rows(const qk_x86_packed *P, const void *s) {
     uintptr_t u = (uintptr_t)s;
+    if (P->act == QKERN_ACT_LLM_INT8) u += qk_llm_int8_header_bytes(P->k);
     return (uint8_t *)((u + 63) & ~(uintptr_t)63);
 }
 
 static qkern_status qk_x86_mm_prepare(void *state, const qk_packed *p, const float *x, int64_t ldx, int64_t m0,
                                       int64_t m1, void *scratch) {
     (void)state;
-    qk_x86_prepare_act__avx512vnni(p->data, x, ldx, m0, m1, qk_x86_align(scratch));
+    const qk_x86_packed *P = p->data;
+    if (P->act == QKERN_ACT_LLM_INT8)
+        qk_x86_prepare_llm__avx512vnni(P, x, ldx, qk_llm_int8_mask(scratch), m0, m1, qk_x86_rows(P, scratch));
+    else
+        qk_x86_prepare_act__avx512vnni(P, x, ldx, m0, m1, qk_x86_rows(P, scratch));
     return QKERN_OK;
 }
 
 static qkern_status qk_x86_mm_compute(void *state, const qk_packed *p, const float *x, int64_t ldx,
                                       const void *scratch, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y,
                                       int64_t ldy) {
-    (void)state; (void)x; (void)ldx;
+    (void)state;
     const qk_x86_packed *P = p->data;
-    const uint8_t *s = qk_x86_align(scratch);
+    const uint8_t *s = qk_x86_rows(P, scratch);
     if (P->act == QKERN_ACT_FLOAT) {
         /* compute gets y at row 0; the tiles address rows m0.. and columns n0.. from there. */
         qk_x86_compute_f32__avx512vnni(P, (const float *)s, (int64_t)(qk_x86_act_row_bytes(P) / 4), m0, m1, n0, n1,
@@ -115,6 +124,11 @@ static qkern_status qk_x86_mm_compute(void *state, const qk_packed *p, const flo
         return QKERN_OK;
     }
     qk_x86_compute_int8__avx512vnni(P, s, m0, m1, n0, n1, y, ldy);
+    if (P->act == QKERN_ACT_LLM_INT8) {
+        qk_llm_int8_header h;
+        memcpy(&h, scratch, sizeof h);
+        if (h.n_outliers) qk_x86_llm_outliers__avx512vnni(P, x, ldx, qk_llm_int8_mask(scratch), m0, m1, n0, n1, y, ldy);
+    }
     return QKERN_OK;
 }
 

@@ -365,9 +365,11 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
         else { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_gemv; }
         break;
     case QKERN_ACT_Q8_1: gemm = qk_q81_q41_gemm; gemv = qk_q81_q41_gemv; break;
+    case QKERN_ACT_LLM_INT8: break; /* per-row I8 only: the row tiles */
     default: return;
     }
-    const int row_w8 = P->act == QKERN_ACT_I8_DYNAMIC && P->codes == QK_X86_INT8 && P->groups == 1;
+    const int row_w8 = (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_LLM_INT8) && P->codes == QK_X86_INT8 &&
+                       P->groups == 1;
     const size_t rb = qk_x86_act_row_bytes(P);
     const size_t qbytes = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
     const int64_t m = m1 - m0;
@@ -398,6 +400,71 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                     fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
                 }
             }
+        }
+    }
+}
+
+/* ---- LLM.int8 ---------------------------------------------------------------------------- */
+
+void qk_x86_prepare_llm__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const uint8_t *mask,
+                                    int64_t m0, int64_t m1, uint8_t *rows) {
+    const size_t rb = qk_x86_act_row_bytes(P);
+    const int64_t K = P->k, kp = P->groups * P->g;
+    const size_t qbytes = ((size_t)kp + 63) / 64 * 64;
+    const __m512 big = _mm512_set1_ps(FLT_MAX), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i off = _mm512_set1_epi32(128);
+    for (int64_t m = m0; m < m1; m++) {
+        const float *xr = x + m * ldx;
+        uint8_t *q = rows + (size_t)m * rb;
+        /* outlier columns read as 0: they neither set amax nor contribute to isum */
+        __m512 am = _mm512_setzero_ps();
+        for (int64_t i = 0; i < K; i += 16) {
+            __mmask16 t = K - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - i)) - 1);
+            __mmask16 in = t & _mm512_cmpeq_epi32_mask(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(t, mask + i)),
+                                                       _mm512_setzero_si512());
+            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(in, xr + i));
+            am = _mm512_mask_max_ps(am, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), am, a);
+        }
+        float sx, ix;
+        qk_i8_params(_mm512_reduce_max_ps(am), &sx, &ix);
+        const __m512 vix = _mm512_set1_ps(ix);
+        for (int64_t i = 0; i < kp; i += 16) {
+            int64_t live = K - i < 0 ? 0 : K - i;
+            __mmask16 t = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+            __mmask16 in = t & _mm512_cmpeq_epi32_mask(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(t, mask + i)),
+                                                       _mm512_setzero_si512());
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(in, xr + i), vix);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_setzero_ps());
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(v), off);
+            int64_t n = kp - i < 16 ? kp - i : 16;
+            _mm512_mask_cvtepi32_storeu_epi8(q + i, (__mmask16)((1u << n) - 1), r);
+        }
+        float *sc = (float *)(q + qbytes);
+        sc[0] = sx;
+    }
+}
+
+void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const uint8_t *mask,
+                                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    for (int64_t nn = n0; nn < n1; nn += QK_X86_NR) {
+        int64_t cols = n1 - nn;
+        __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        const uint8_t *pan = P->w + (size_t)(nn / QK_X86_NR) * P->panel_bytes;
+        const __m512 sw = _mm512_loadu_ps(pan + P->code_bytes);
+        for (int64_t m = m0; m < m1; m++) {
+            const float *xr = x + m * ldx;
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t k = 0; k < P->k; k++) {
+                if (!mask[k]) continue;
+                __m512i v = _mm512_load_si512(pan + (k / 4) * 64);
+                __m512i q = _mm512_srai_epi32(_mm512_sllv_epi32(v, _mm512_set1_epi32(24 - 8 * (int)(k % 4))), 24);
+                /* deq(W) = q·sw exactly as the scalar dequantiser, then the f32 product */
+                __m512 w = _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw);
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(xr[k]), w, acc);
+            }
+            float *yr = y + m * ldy + nn;
+            _mm512_mask_storeu_ps(yr, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, yr), acc));
         }
     }
 }

@@ -41,6 +41,7 @@ static int qk_x86_mode_ok(qkern_format f, qkern_act_mode act) {
     case QKERN_ACT_Q8_1: return f == QKERN_Q4_1;
     case QKERN_ACT_FP8_E4M3:
     case QKERN_ACT_FP8_E5M2: return f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
+    case QKERN_ACT_LLM_INT8: return f == QKERN_I8;
     default: return 0;
     }
 }
@@ -51,6 +52,7 @@ int qk_x86_matmul_supported(const qkern_quant_desc *d, qkern_act_mode act, int64
     int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
     int per_row = g == QKERN_GROUP_ROW || g == QKERN_GROUP_TENSOR;
     if (d->format == QKERN_I8 && g == QKERN_GROUP_TENSOR) return 0;
+    if (act == QKERN_ACT_LLM_INT8 && !per_row) return 0;
     if (!per_row && (g <= 0 || g % (qk_x86_bits(d->format, act) == 4 ? 8 : 4) != 0)) return 0;
     if (!per_row && g > QK_X86_MAX_GROUP && act != QKERN_ACT_FLOAT) return 0;
     int f32_sums = act == QKERN_ACT_FLOAT || act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2;
@@ -66,6 +68,7 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
     case QKERN_ACT_Q8_0:
         return d->format == QKERN_Q4_0 ? "qk_gemm_q8_0_q4_0_6x32c4__avx512vnni" : "qk_gemm_q8_0_q8_0_6x32c4__avx512vnni";
     case QKERN_ACT_Q8_1: return "qk_gemm_q8_1_q4_1_6x32c4__avx512vnni";
+    case QKERN_ACT_LLM_INT8: return "qk_gemm_llm_int8_i8_8x32c4__avx512vnni";
     case QKERN_ACT_FP8_E4M3:
     case QKERN_ACT_FP8_E5M2: {
         /* vdpbf16ps where AVX512_BF16 is there (FP8 → BF16 is exact for both formats), else f32 FMA. */
