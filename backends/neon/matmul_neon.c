@@ -25,11 +25,11 @@ static int qk_neon_pair_supported(const qkern_quant_desc *d, qkern_act_mode act)
         return f == QKERN_I8 || f == QKERN_I8_ASYM || f == QKERN_I4 || f == QKERN_Q8_0 || f == QKERN_Q4_0 ||
                f == QKERN_Q4_1 || f == QKERN_Q8_1 || f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
     case QKERN_ACT_I8_DYNAMIC: return f == QKERN_I8 || f == QKERN_I4;
+    case QKERN_ACT_LLM_INT8: return f == QKERN_I8 && (d->group == QKERN_GROUP_ROW || d->group == QKERN_GROUP_DEFAULT);
     case QKERN_ACT_Q8_0: return f == QKERN_Q4_0 || f == QKERN_Q8_0;
     case QKERN_ACT_Q8_1: return f == QKERN_Q4_1;
     case QKERN_ACT_FP8_E4M3:
     case QKERN_ACT_FP8_E5M2: return f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
-    case QKERN_ACT_LLM_INT8: return 0; /* scalar runs it: the outlier split is not vectorised here */
     }
     return 0;
 }
@@ -44,6 +44,7 @@ static const char *qk_neon_act_tag(qkern_act_mode a) {
     switch (a) {
     case QKERN_ACT_FLOAT: return "f32";
     case QKERN_ACT_I8_DYNAMIC: return "i8";
+    case QKERN_ACT_LLM_INT8: return "llm_int8";
     case QKERN_ACT_Q8_0: return "q8_0";
     case QKERN_ACT_Q8_1: return "q8_1";
     case QKERN_ACT_FP8_E4M3: return "fp8_e4m3";
@@ -72,7 +73,8 @@ static const char *qk_neon_w_tag(const qkern_quant_desc *d) {
 static const char *qk_neon_name(const qkern_quant_desc *d, qkern_act_mode act, qk_neon_isa isa, int gemv, char *buf,
                                 size_t size) {
     if (!qk_neon_pair_supported(d, act)) return NULL;
-    int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1;
+    int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1 ||
+                  act == QKERN_ACT_LLM_INT8;
     const char *isa_tag = "neon", *tile = gemv ? "1x8c4" : "4x8c4";
     if (int_act && isa == QK_NEON_DOTPROD) isa_tag = "dotprod";
     if (int_act && isa == QK_NEON_I8MM) {
@@ -223,6 +225,8 @@ static qkern_status qk_neon_plan(const qkern_qtensor *w, qkern_act_mode act, uin
         h->act_q_bytes = qk_round_up(qbytes, 16);
         h->act_row_bytes = h->act_q_bytes + qk_round_up((size_t)h->groups * 8, 16);
     }
+    /* LLM.int8: the front end's outlier mask comes first in scratch (backend.h). */
+    h->act_offset = act == QKERN_ACT_LLM_INT8 ? qk_llm_int8_header_bytes(h->k) : 0;
     return QKERN_OK;
 }
 
@@ -292,7 +296,8 @@ static const qk_neon_pack *qk_neon_hdr(const qk_packed *p) { return (const qk_ne
 static size_t qk_neon_act_scratch_bytes(const qk_packed *p, int64_t m) {
     const qk_neon_pack *h = qk_neon_hdr(p);
     size_t total;
-    if (m < 0 || !qk_mul_size((size_t)m, h->act_row_bytes, &total)) return SIZE_MAX;
+    if (m < 0 || !qk_mul_size((size_t)m, h->act_row_bytes, &total) || !qk_add_size(total, h->act_offset, &total))
+        return SIZE_MAX;
     return total;
 }
 
@@ -326,7 +331,7 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
     const qk_neon_pack *h = qk_neon_hdr(p);
     for (int64_t m = m0; m < m1; m++) {
         const float *xr = x + m * ldx;
-        unsigned char *row = (unsigned char *)scratch + (size_t)m * h->act_row_bytes;
+        unsigned char *row = (unsigned char *)scratch + h->act_offset + (size_t)m * h->act_row_bytes;
         float *prm = (float *)(void *)(row + h->act_q_bytes);
         switch (h->act) {
         case QKERN_ACT_FLOAT:
@@ -346,6 +351,30 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
                 prm[2 * G] = sx;
                 memcpy(&prm[2 * G + 1], &sum, 4);
             }
+            break;
+        }
+        case QKERN_ACT_LLM_INT8: {
+            /* The I8 rule over the inlier columns; outlier columns get qx = 0 (their f32 part
+             * is added in compute). One group: LLM.int8 weights are ROW-quantised. */
+            const uint8_t *mask = qk_llm_int8_mask(scratch);
+            qk_llm_int8_header lh;
+            memcpy(&lh, scratch, sizeof lh);
+            float amax = 0.0f, sx, ix;
+            if (lh.n_outliers) {
+                for (int64_t i = 0; i < h->k; i++) {
+                    const float a = xr[i] < 0.0f ? -xr[i] : xr[i];
+                    if (!mask[i] && a <= FLT_MAX && a > amax) amax = a;
+                }
+            } else {
+                amax = qk_neon_amax_finite(xr, h->k);
+            }
+            qk_i8_params(amax, &sx, &ix);
+            qk_neon_quant_i8_group(xr, h->k, h->gp, ix, (int8_t *)row);
+            if (lh.n_outliers)
+                for (int64_t i = 0; i < h->k; i++)
+                    if (mask[i]) row[i] = 0;
+            prm[0] = sx;
+            prm[1] = 0.0f;
             break;
         }
         case QKERN_ACT_Q8_0:
@@ -383,11 +412,41 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
 
 /* --- compute ---------------------------------------------------------------------- */
 
+/* LLM.int8: y += Σ_{k outlier} x[m][k]·deq(W)[n][k] in f32, read back from the packed
+ * int8 panel (deq = q·s_n); outlier columns are few, so this is a plain loop per column. */
+static void qk_neon_llm_int8_outliers(const qk_neon_pack *h, const void *scratch, const float *x, int64_t ldx,
+                                      int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    qk_llm_int8_header lh;
+    memcpy(&lh, scratch, sizeof lh);
+    if (!lh.n_outliers) return;
+    const uint8_t *mask = qk_llm_int8_mask(scratch);
+    for (int64_t pn = n0 / QK_NEON_NR; pn * QK_NEON_NR < n1; pn++) {
+        const unsigned char *b = qk_neon_panel_ptr(h, pn);
+        float sw[QK_NEON_NR];
+        memcpy(sw, b + h->data_bytes_group, sizeof sw); /* I8: f32 scales */
+        const int64_t nc = n1 - pn * QK_NEON_NR < QK_NEON_NR ? n1 - pn * QK_NEON_NR : QK_NEON_NR;
+        for (int64_t k = 0; k < h->k; k++) {
+            if (!mask[k]) continue;
+            float w[QK_NEON_NR];
+            for (int col = 0; col < nc; col++) {
+                size_t off = (size_t)(k / 16) * 128 + (size_t)(2 * ((k % 16) / 4) + col / 4) * 16 + (size_t)(col % 4) * 4 +
+                             (size_t)(k % 4);
+                w[col] = (float)(int8_t)b[off] * sw[col];
+            }
+            for (int64_t m = m0; m < m1; m++) {
+                const float xv = x[m * ldx + k];
+                float *yr = y + m * ldy + pn * QK_NEON_NR;
+                for (int col = 0; col < nc; col++) yr[col] += xv * w[col];
+            }
+        }
+    }
+}
+
 static qkern_status qk_neon_compute(void *state, const qk_packed *p, const float *x, int64_t ldx, const void *scratch,
                                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy) {
     (void)state;
     const qk_neon_pack *h = qk_neon_hdr(p);
-    qk_neon_tile t = {h, p->bias, scratch, h->act_row_bytes, m0, m1, n0, n1, y, ldy};
+    qk_neon_tile t = {h, p->bias, (const unsigned char *)scratch + h->act_offset, h->act_row_bytes, m0, m1, n0, n1, y, ldy};
     if (h->act == QKERN_ACT_FLOAT) {
         if (!h->float_pad) {
             t.act = (const unsigned char *)x;
@@ -408,6 +467,7 @@ static qkern_status qk_neon_compute(void *state, const qk_packed *p, const float
     case QK_NEON_DOTPROD: qk_neon_gemm_int__dotprod(&t); break;
     default: qk_neon_gemm_int__plain(&t); break;
     }
+    if (h->act == QKERN_ACT_LLM_INT8) qk_neon_llm_int8_outliers(h, scratch, x, ldx, m0, m1, n0, n1, y, ldy);
     return QKERN_OK;
 }
 

@@ -61,6 +61,7 @@ typedef struct qk_neon_pack {
     int64_t panels;
     size_t act_row_bytes;     /* scratch bytes per activation row (integer / FP8 modes) */
     size_t act_q_bytes;       /* of which quantised values (the rest: per-group scale, aux) */
+    size_t act_offset;        /* scratch bytes before row 0 (LLM.int8: the outlier mask header) */
     int float_pad;            /* float mode: x must be re-laid out with per-group padding */
     unsigned char *panels_data; /* 64-byte aligned, inside the same allocation */
 } qk_neon_pack;
