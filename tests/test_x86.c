@@ -366,6 +366,8 @@ static const wcase q_cases[] = {
     {QKERN_I8, QKERN_GROUP_ROW, 0, 0}, {QKERN_I8, 64, 0, 0}, {QKERN_I8_ASYM, QKERN_GROUP_ROW, 0, 0},
     {QKERN_I4, 32, 0, 0}, {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, 0}, {QKERN_NF4, 64, 0, 0},
     {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, 0}, {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, 0},
+    {QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, QKERN_QUANT_FP8_NO_SATURATE, 0},
+    {QKERN_FP8_E5M2, QKERN_GROUP_ROW, QKERN_QUANT_FP8_NO_SATURATE, 0},
 };
 #define N_Q_CASES ((int)(sizeof q_cases / sizeof q_cases[0]))
 
@@ -423,6 +425,37 @@ START_TEST(test_quant_dequant_identical) {
 }
 END_TEST
 
+/* The FP8 encoder on ~17M f32 bit patterns (every exponent, mantissas around each FP8
+ * rounding boundary and tie, plus a stride through the rest), static scale 1, both formats
+ * and saturation modes: bytes identical to scalar. */
+START_TEST(test_fp8_encoder_sweep) {
+    if (!have_x86()) return;
+    const qkern_format f = _i & 1 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
+    const uint32_t flags = QKERN_QUANT_STATIC_SCALES | (_i & 2 ? QKERN_QUANT_FP8_NO_SATURATE : 0);
+    const int64_t rows = 256, cols = 65536;
+    float *x = malloc(sizeof(float) * rows * cols);
+    for (int64_t i = 0; i < rows * cols; i++) {
+        uint32_t u = (uint32_t)i * 257u; /* 2^24 patterns spread over all 2^32 */
+        if (i % 3 == 0) u = ((uint32_t)i << 12) ^ (uint32_t)(i % 4096); /* low mantissa bits: ties */
+        memcpy(&x[i], &u, 4);
+    }
+    qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
+    qkern_quant_desc d = {f, QKERN_GROUP_ROW, flags};
+    qk_qbuf a, b;
+    ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
+    ck_assert(qk_qbuf_alloc(&b, d, rows, cols));
+    for (int64_t r = 0; r < rows; r++) ((float *)a.t.scales)[r] = ((float *)b.t.scales)[r] = 1.0f;
+    ck_assert_int_eq(qkern_quantize(cx, x, QKERN_F32, sizeof(float) * rows * cols, &a.t), QKERN_OK);
+    ck_assert_int_eq(qkern_quantize(cs, x, QKERN_F32, sizeof(float) * rows * cols, &b.t), QKERN_OK);
+    ck_assert(memcmp(a.t.data, b.t.data, a.t.data_bytes) == 0);
+    qk_qbuf_free(&a);
+    qk_qbuf_free(&b);
+    free(x);
+    qkern_context_destroy(cx);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
 static Suite *x86_suite(void) {
     Suite *s = suite_create("x86");
     TCase *t = tcase_create("probe");
@@ -442,7 +475,9 @@ static Suite *x86_suite(void) {
     tcase_add_test(t, test_mm_threads_identical);
     suite_add_tcase(s, t);
     t = tcase_create("quant");
+    tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, test_quant_dequant_identical, 0, N_Q_CASES);
+    tcase_add_loop_test(t, test_fp8_encoder_sweep, 0, 4);
     suite_add_tcase(s, t);
     return s;
 }

@@ -228,6 +228,10 @@ void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, con
         qk_x86_quant_int__avx512vnni(src, dst, L, r0, r1);
         return;
     }
+    if (L->format == QKERN_FP8_E4M3 || L->format == QKERN_FP8_E5M2) {
+        qk_x86_quant_fp8__avx512vnni(src, dst, L, r0, r1);
+        return;
+    }
     const int64_t K = L->cols;
     for (int64_t r = r0; r < r1; r++) {
         const float *x = src + r * K;

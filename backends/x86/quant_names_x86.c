@@ -1,6 +1,5 @@
 /* Which quantize / dequantize kernels the x86 backend has (no ISA flags: read by the
- * table before any AVX-512 code may run). FP8 quantisation (RNE on the exact f32 value, saturation)
- * has no AVX-512 kernel yet and falls back to scalar. */
+ * table before any AVX-512 code may run). */
 #include "backends/x86/x86_quant.h"
 
 const char *qk_x86_quant_kernel_name(const qkern_quant_desc *d) {
@@ -14,6 +13,8 @@ const char *qk_x86_quant_kernel_name(const qkern_quant_desc *d) {
     case QKERN_I8_ASYM: return "qk_quant_i8_asym__avx512vnni";
     case QKERN_I4: return "qk_quant_i4__avx512vnni";
     case QKERN_NF4: return "qk_quant_nf4__avx512vnni";
+    case QKERN_FP8_E4M3: return "qk_quant_fp8_e4m3__avx512vnni";
+    case QKERN_FP8_E5M2: return "qk_quant_fp8_e5m2__avx512vnni";
     default: return NULL;
     }
 }

@@ -17,6 +17,9 @@ void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, co
                                   int64_t r1);
 void qk_x86_dequant_i8_asym__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0,
                                         int64_t r1);
+/* FP8 quantiser (quant_fp8__avx512vnni.c). */
+void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
+                                  int64_t r1);
 void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0, int64_t r1);
 
 #endif

@@ -1,0 +1,80 @@
+/* FP8 (E4M3FN / E5M2) quantiser with AVX-512: kernels/format_fp8.h's branch-free encoder
+ * on 16 lanes (round the f32 pattern to the FP8 mantissa, RNE; below the smallest normal,
+ * let the FPU round onto the subnormal grid by adding 2^k; then the overflow / Inf / NaN
+ * selections), with the row scale from the same helpers as scalar: identical bytes. */
+#include <float.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "backends/x86/x86_quant.h"
+#include "kernels/format_fp8.h"
+
+#define QK_AI __attribute__((always_inline)) static inline
+
+QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80));
+    const int sh = e5m2 ? 21 : 20;
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(a, sh), _mm512_set1_epi32(1));
+    __m512i normal = _mm512_sub_epi32(
+        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(a, _mm512_set1_epi32(e5m2 ? 0xfffff : 0x7ffff)), lsb), sh),
+        _mm512_set1_epi32(e5m2 ? (112 << 2) : (120 << 3)));
+    __m512i sub = _mm512_sub_epi32(
+        _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(e5m2 ? 0x1p7f : 0x1p14f))),
+        _mm512_set1_epi32(e5m2 ? 0x43000000 : 0x46800000));
+    __mmask16 small = _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(e5m2 ? 0x38800000 : 0x3c800000));
+    __m512i code = _mm512_mask_mov_epi32(normal, small, sub);
+    __mmask16 over = e5m2 ? _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x47700000))
+                          : _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x43e80000));
+    code = _mm512_mask_mov_epi32(code, over,
+                                 _mm512_set1_epi32(saturate ? (e5m2 ? 0x7B : 0x7E) : (e5m2 ? QK_FP8_E5M2_INF : 0x7F)));
+    code = _mm512_or_si512(code, sign);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_mov_epi32(code, nan, _mm512_set1_epi32(0x7F));
+}
+
+/* max |x| over the finite elements, as qk_fp8_amax_finite. */
+static float qk_amax_finite(const float *x, int64_t n) {
+    __m512 m = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(t, x + i));
+        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+static void qk_row(const float *x, uint8_t *q, int64_t n, float inv, const int e5m2, const int sat) {
+    const __m512 vi = _mm512_set1_ps(inv);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512i c = qk_enc(_mm512_mul_ps(_mm512_maskz_loadu_ps(t, x + i), vi), e5m2, sat);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, t, c);
+    }
+}
+
+void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
+                                  int64_t r1) {
+    const int e5m2 = L->format == QKERN_FP8_E5M2;
+    const int saturate = !(dst->desc.flags & QKERN_QUANT_FP8_NO_SATURATE);
+    const int static_scales = (dst->desc.flags & QKERN_QUANT_STATIC_SCALES) != 0;
+    const float fmax = qk_fp8_max(L->format);
+    const int64_t cols = L->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = src + (size_t)r * (size_t)cols;
+        float scale;
+        size_t slot = L->group == 0 ? 0 : (size_t)r;
+        if (L->group == 0 || static_scales) {
+            memcpy(&scale, (const char *)dst->scales + slot * 4, 4);
+        } else {
+            scale = qk_fp8_scale_for_amax(qk_amax_finite(x, cols), fmax);
+            memcpy((char *)dst->scales + slot * 4, &scale, 4);
+        }
+        const float inv = 1.0f / scale;
+        uint8_t *q = (uint8_t *)dst->data + (size_t)r * L->row_bytes;
+        if (e5m2) saturate ? qk_row(x, q, cols, inv, 1, 1) : qk_row(x, q, cols, inv, 1, 0);
+        else saturate ? qk_row(x, q, cols, inv, 0, 1) : qk_row(x, q, cols, inv, 0, 0);
+    }
+}
