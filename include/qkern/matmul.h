@@ -36,6 +36,8 @@ QKERN_API void qkern_matmul_options_init(qkern_matmul_options *opts);
  * backend for matmul (falling back to scalar where that backend lacks the pair). */
 QKERN_API qkern_status qkern_pack_weights(qkern_context *ctx, const qkern_qtensor *w,
                                           const qkern_matmul_options *opts, qkern_packed_weights **out);
+/* Destroy every packed object before the context that packed it (a device backend frees
+ * its buffers through the context's device state). NULL is a no-op. */
 QKERN_API void qkern_packed_weights_destroy(qkern_packed_weights *w);
 
 /* N, K, the backend that packed it and the kernel name that will run
