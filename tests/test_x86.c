@@ -434,9 +434,18 @@ START_TEST(test_fp8_encoder_sweep) {
     const uint32_t flags = QKERN_QUANT_STATIC_SCALES | (_i & 2 ? QKERN_QUANT_FP8_NO_SATURATE : 0);
     const int64_t rows = 256, cols = 65536;
     float *x = malloc(sizeof(float) * rows * cols);
+    static const uint32_t tails[16] = {0, 1, 2, 0x7ff, 0x800, 0x801, 0xfff, 0x555, 0xaaa, 0x400, 0x3ff, 0x7fe, 0xffe, 0x100, 0x80, 0xc00};
     for (int64_t i = 0; i < rows * cols; i++) {
-        uint32_t u = (uint32_t)i * 257u; /* 2^24 patterns spread over all 2^32 */
-        if (i % 3 == 0) u = ((uint32_t)i << 12) ^ (uint32_t)(i % 4096); /* low mantissa bits: ties */
+        uint32_t u;
+        if (i < 64 * 2 * 65536) {
+            /* exponents 2^-31 .. 2^32 (both formats' normal and subnormal ranges, overflow),
+             * both signs, all top-12 mantissa bits (the kept bits and the tie bit) with low
+             * bits that make exact ties and their neighbours */
+            uint32_t j = (uint32_t)(i % 65536), e = 96 + (uint32_t)(i / 131072), sg = (uint32_t)(i / 65536) % 2;
+            u = sg << 31 | e << 23 | (j >> 4) << 12 | tails[j & 15];
+        } else {
+            u = (uint32_t)i * 257u; /* a stride through all 2^32 patterns: NaN, Inf, denormals, huge */
+        }
         memcpy(&x[i], &u, 4);
     }
     qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
