@@ -13,8 +13,8 @@
  * Quantise (bitsandbytes kQuantizeBlockwise<NF4>, reproduced):
  *   absmax = max |x| over the block, inv = 1.0f / absmax (f32), v = x * inv (f32), and the
  *   code is bitsandbytes' dQuantizeNF4 tree: four strict `v > t` comparisons against
- *   the f32 thresholds below (the midpoints of adjacent codes). A v exactly equal to a
- *   threshold therefore takes the LOWER code; values past ±1 take index 15 / 0.
+ *   the f32 thresholds below (the midpoints of adjacent codes), root t[7]. A v exactly
+ *   equal to a threshold therefore takes the LOWER code; values past ±1 take index 15 / 0.
  * Dequantise: code[q] * absmax (f32).
  *
  * Where qkern decides (bitsandbytes has no rule, or an accidental one):
@@ -51,25 +51,20 @@ static const float qk_nf4_thresholds[15] = {
     0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
 };
 
-/* v = x / absmax already formed (x * inv). The tree is bitsandbytes' own: root at the
- * threshold between codes 7 and 8, then 3 or 11, and so on; strict `>` throughout. */
+/* v = x / absmax already formed (x * inv). bitsandbytes' dQuantizeNF4 tree, written as
+ * index arithmetic instead of nested ifs (the same four comparisons in the same order, so
+ * the same code for every v, but without unpredictable branches): the root compares with
+ * t[7] (between codes 7 and 8); each level then compares with the middle threshold of the
+ * half that is left: t[base+3], t[base+1], t[base]. Strict '>' throughout, so a v equal to
+ * a threshold takes the lower code. A NaN v fails every comparison (bitsandbytes would
+ * return code 0); qkern maps it to code 7 (0.0). */
 static inline uint8_t qk_nf4_encode(float v) {
     const float *t = qk_nf4_thresholds;
-    if (v != v) return (uint8_t)QK_NF4_ZERO_CODE;
-    if (v > t[7]) {
-        if (v > t[11]) {
-            if (v > t[13]) return v > t[14] ? 15 : 14;
-            return v > t[12] ? 13 : 12;
-        }
-        if (v > t[9]) return v > t[10] ? 11 : 10;
-        return v > t[8] ? 9 : 8;
-    }
-    if (v > t[3]) {
-        if (v > t[5]) return v > t[6] ? 7 : 6;
-        return v > t[4] ? 5 : 4;
-    }
-    if (v > t[1]) return v > t[2] ? 3 : 2;
-    return v > t[0] ? 1 : 0;
+    unsigned base = v > t[7] ? 8u : 0u;
+    base += v > t[base + 3] ? 4u : 0u;
+    base += v > t[base + 1] ? 2u : 0u;
+    base += v > t[base] ? 1u : 0u;
+    return (uint8_t)(v == v ? base : QK_NF4_ZERO_CODE);
 }
 
 /* The multiplier bitsandbytes forms once per block; 0 for an absmax that is not > 0. */
