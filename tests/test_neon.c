@@ -92,8 +92,8 @@ START_TEST(test_describe_kernels) {
     ck_assert_msg(strstr(buf, want) != NULL, "describe lacks %s:\n%s", want, buf);
     ck_assert_ptr_nonnull(strstr(buf, "qk_gemm_f32_nf4_4x8c4__neon"));
     ck_assert_ptr_nonnull(strstr(buf, "qk_quant_q4_0__neon"));
-    /* Which kernels run in this process: the matmul table of describe. */
-    char *mm = strstr(buf, "matmul:");
+    /* Which kernels run in this process: the op tables of describe. */
+    char *mm = strstr(buf, "quantize:");
     qk_neon_isa lv[3];
     printf("neon kernels on this CPU (best level: %s):\n%s", qk_level_name(lv[qk_levels(lv) - 1]), mm ? mm : buf);
     free(buf);

@@ -4,6 +4,8 @@
  * ISA-specific inner loops live in gemm_int_{neon,dotprod,i8mm}.c and gemm_f32_neon.c. */
 #include <arm_neon.h>
 #include <float.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +90,6 @@ static const char *qk_neon_name(const qkern_quant_desc *d, qkern_act_mode act, q
 
 /* Names must outlive the call (describe keeps pointers), so they are interned here:
  * every (format, flags, act, isa) maps to one slot, written once under a lock. */
-#include <pthread.h>
 #define QK_NEON_NAME_SLOTS (16 * 2 * 8 * 3)
 static char qk_neon_names[QK_NEON_NAME_SLOTS][64];
 static pthread_mutex_t qk_neon_names_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -129,12 +130,13 @@ static int qk_neon_w_value(const qkern_qtensor *w, const qk_layout *L, int64_t n
         return (w->desc.flags & QKERN_QUANT_ASYMMETRIC) ? nib : nib - 8;
     }
     case QKERN_NF4: return (k & 1) ? row[k / 2] & 15 : row[k / 2] >> 4; /* first element high */
-    case QKERN_Q8_0: return ((const qk_block_q8_0 *)(const void *)row)[k / 32].qs[k % 32];
-    case QKERN_Q8_1: return ((const qk_block_q8_1 *)(const void *)row)[k / 32].qs[k % 32];
+    case QKERN_Q8_0: return (int8_t)row[(size_t)(k / 32) * sizeof(qk_block_q8_0) + offsetof(qk_block_q8_0, qs) + (size_t)(k % 32)];
+    case QKERN_Q8_1: return (int8_t)row[(size_t)(k / 32) * sizeof(qk_block_q8_1) + offsetof(qk_block_q8_1, qs) + (size_t)(k % 32)];
     case QKERN_Q4_0:
     case QKERN_Q4_1: {
-        const uint8_t *qs = w->desc.format == QKERN_Q4_0 ? ((const qk_block_q4_0 *)(const void *)row)[k / 32].qs
-                                                         : ((const qk_block_q4_1 *)(const void *)row)[k / 32].qs;
+        const uint8_t *qs = w->desc.format == QKERN_Q4_0
+                                ? row + (size_t)(k / 32) * sizeof(qk_block_q4_0) + offsetof(qk_block_q4_0, qs)
+                                : row + (size_t)(k / 32) * sizeof(qk_block_q4_1) + offsetof(qk_block_q4_1, qs);
         int j = (int)(k % 32);
         int nib = j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
         return w->desc.format == QKERN_Q4_0 ? nib - 8 : nib;
@@ -143,29 +145,39 @@ static int qk_neon_w_value(const qkern_qtensor *w, const qk_layout *L, int64_t n
     }
 }
 
-/* Parameter p (0 scale, 1 zero / min) of column n, group G, as f32 and its raw f16 bits. */
+/* Parameter p (0 scale, 1 zero / min) of column n, group G, as f32 and its raw f16 bits.
+ * Scale and zero buffers need not be aligned (a checkpoint's scales may sit anywhere). */
 static float qk_neon_w_param(const qkern_qtensor *w, const qk_layout *L, int64_t n, int64_t G, int p, uint16_t *f16) {
     const unsigned char *row = (const unsigned char *)w->data + (size_t)n * L->row_bytes;
-    size_t idx = L->group == 0 ? 0 : (size_t)n * (size_t)L->groups_per_row + (size_t)G;
+    const size_t idx = L->group == 0 ? 0 : (size_t)n * (size_t)L->groups_per_row + (size_t)G;
+    const unsigned char *sc = w->scales, *zp = w->zeros;
     uint16_t h = 0;
     float v = 0.0f;
+    int32_t z32;
+    size_t boff; /* the f16 field of a ggml block */
     switch (w->desc.format) {
     case QKERN_I8: case QKERN_NF4: case QKERN_FP8_E4M3: case QKERN_FP8_E5M2:
-        v = ((const float *)w->scales)[idx];
+        memcpy(&v, sc + 4 * idx, 4);
         break;
     case QKERN_I8_ASYM:
-        v = p == 0 ? ((const float *)w->scales)[idx] : (float)qk_i8_asym_zero(((const int32_t *)w->zeros)[idx]);
+        if (p == 0) {
+            memcpy(&v, sc + 4 * idx, 4);
+        } else {
+            memcpy(&z32, zp + 4 * idx, 4);
+            v = (float)qk_i8_asym_zero(z32); /* clamped, as dequantise does */
+        }
         break;
     case QKERN_I4:
-        if (p == 0) h = ((const uint16_t *)w->scales)[idx];
-        else h = qk_f32_to_f16((float)qk_i4_zero(((const uint8_t *)w->zeros)[idx])); /* clamped, as dequantise */
+        if (p == 0) memcpy(&h, sc + 2 * idx, 2);
+        else h = qk_f32_to_f16((float)qk_i4_zero(zp[idx]));
         v = qk_f16_to_f32(h);
         break;
-    case QKERN_Q8_0: h = ((const qk_block_q8_0 *)(const void *)row)[G].d; v = qk_f16_to_f32(h); break;
-    case QKERN_Q8_1: h = ((const qk_block_q8_1 *)(const void *)row)[G].d; v = qk_f16_to_f32(h); break;
-    case QKERN_Q4_0: h = ((const qk_block_q4_0 *)(const void *)row)[G].d; v = qk_f16_to_f32(h); break;
-    case QKERN_Q4_1:
-        h = p == 0 ? ((const qk_block_q4_1 *)(const void *)row)[G].d : ((const qk_block_q4_1 *)(const void *)row)[G].m;
+    case QKERN_Q8_0: case QKERN_Q8_1: case QKERN_Q4_0: case QKERN_Q4_1:
+        boff = w->desc.format == QKERN_Q8_0 ? sizeof(qk_block_q8_0) * (size_t)G + offsetof(qk_block_q8_0, d)
+             : w->desc.format == QKERN_Q8_1 ? sizeof(qk_block_q8_1) * (size_t)G + offsetof(qk_block_q8_1, d)
+             : w->desc.format == QKERN_Q4_0 ? sizeof(qk_block_q4_0) * (size_t)G + offsetof(qk_block_q4_0, d)
+             : sizeof(qk_block_q4_1) * (size_t)G + (p == 0 ? offsetof(qk_block_q4_1, d) : offsetof(qk_block_q4_1, m));
+        memcpy(&h, row + boff, 2);
         v = qk_f16_to_f32(h);
         break;
     default: break;
