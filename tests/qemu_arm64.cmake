@@ -37,9 +37,3 @@ if(TARGET test_x86 AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_x86.c)
   endif()
 endif()
 
-# The long suites first, so -j2 packs the two qemu CPUs' runs well (seconds under qemu, measured).
-foreach(_t test_half test_half_cortex_a57 test_half_fallback)
-  if(TEST ${_t})
-    set_tests_properties(${_t} PROPERTIES COST 400)
-  endif()
-endforeach()
