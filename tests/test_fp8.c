@@ -1,9 +1,9 @@
 /* FP8 E4M3FN / E5M2 (OCP OFP8 v1.0), exhaustively: every code decodes to the value its
  * sign / exponent / mantissa define; every midpoint between adjacent values rounds to the
  * even code; overflow, saturation, Inf and NaN in both modes; an independent nearest-value
- * oracle on millions of random inputs; all 65536 F16 inputs through the public API; and the
- * scaled quantiser (per tensor, per row, static) through qkern_quantize / qkern_dequantize
- * with sentinel-guarded buffers.
+ * oracle on millions of random inputs; all 65536 F16 (and BF16) inputs through the public
+ * API; and the scaled quantiser (per tensor, per row, static) through qkern_quantize /
+ * qkern_dequantize with sentinel-guarded buffers.
  *
  * The oracles here never call the encoder under test: decoding is ldexp() of the fields,
  * encoding is a binary search for the nearest value in a sorted table built from that
@@ -280,19 +280,23 @@ START_TEST(test_all_f16_inputs) {
     float *f = malloc(65536 * 4);
     uint8_t *q16 = malloc(65536), *q32 = malloc(65536);
     for (unsigned i = 0; i < 65536; i++) h[i] = (uint16_t)i;
-    CHECK_IEQ(qkern_convert(h, QKERN_F16, f, QKERN_F32, 65536), QKERN_OK);
-    for (int k = 0; k < 2; k++) {
-        const fp8_spec *s = SPECS[k];
-        fp8_table t;
-        build_table(s, &t);
-        for (int sat = 0; sat < 2; sat++) {
-            quantize_static1(ctx, s, sat, h, QKERN_F16, 256, 256, q16);
-            quantize_static1(ctx, s, sat, f, QKERN_F32, 256, 256, q32);
-            for (unsigned i = 0; i < 65536; i++) {
-                uint8_t want = oracle_encode(s, &t, f[i], sat);
-                if (q16[i] != q32[i] || q32[i] != want)
-                    ck_abort_msg("%s sat=%d f16 0x%04x (%a): via F16 0x%02x, via F32 0x%02x, oracle 0x%02x", s->name, sat, i,
-                                 (double)f[i], q16[i], q32[i], want);
+    /* F16 as the brief's case; BF16 too, whose range runs far past both FP8 maxima. */
+    for (int src = 0; src < 2; src++) {
+        const qkern_format st = src ? QKERN_BF16 : QKERN_F16;
+        CHECK_IEQ(qkern_convert(h, st, f, QKERN_F32, 65536), QKERN_OK);
+        for (int k = 0; k < 2; k++) {
+            const fp8_spec *s = SPECS[k];
+            fp8_table t;
+            build_table(s, &t);
+            for (int sat = 0; sat < 2; sat++) {
+                quantize_static1(ctx, s, sat, h, st, 256, 256, q16);
+                quantize_static1(ctx, s, sat, f, QKERN_F32, 256, 256, q32);
+                for (unsigned i = 0; i < 65536; i++) {
+                    uint8_t want = oracle_encode(s, &t, f[i], sat);
+                    if (q16[i] != q32[i] || q32[i] != want)
+                        ck_abort_msg("%s sat=%d %s 0x%04x (%a): via %s 0x%02x, via F32 0x%02x, oracle 0x%02x", s->name, sat,
+                                     src ? "bf16" : "f16", i, (double)f[i], src ? "BF16" : "F16", q16[i], q32[i], want);
+                }
             }
         }
     }
