@@ -172,7 +172,8 @@ START_TEST(test_midpoints_ties_to_even) {
         }
         CHECK_IEQ(checked, s->max_code);
     }
-    /* The boundaries by name. E4M3: (7/8)·2^-6 | 2^-6: mid → 0x08 (even); 2^-10 → +0; E5M2: (3/4)·2^-14 | 2^-14. */
+    /* The boundaries by name. E4M3: (7/8)·2^-6 | 2^-6: mid → 0x08 (even); 2^-10 → +0;
+     * E5M2: (3/4)·2^-14 | 2^-14: mid → 0x04. */
     CHECK_EQ(qk_f32_to_e4m3(0x1.ep-7f, 1), 0x08);
     CHECK_EQ(qk_f32_to_e4m3(0x1p-10f, 1), 0x00);
     CHECK_EQ(qk_f32_to_e4m3(-0x1p-10f, 1), 0x80);
@@ -248,7 +249,8 @@ START_TEST(test_random_vs_oracle) {
             for (int sat = 0; sat < 2; sat++) {
                 uint8_t want = oracle_encode(s, &t, x, sat), got = enc(s, x, sat);
                 if (want != got)
-                    ck_abort_msg("%s sat=%d x=%a (0x%08x): got 0x%02x want 0x%02x", s->name, sat, (double)x, b, got, want);
+                    ck_abort_msg("%s sat=%d x=%a (0x%08x): got 0x%02x want 0x%02x", s->name, sat, (double)x, b, got,
+                                 want);
             }
         }
     }
@@ -258,7 +260,8 @@ END_TEST
 /* Quantises n values of src_type through the public API with one static scale (1.0). */
 static void quantize_static1(qkern_context *ctx, const fp8_spec *s, int sat, const void *src, qkern_format st,
                              int64_t rows, int64_t cols, uint8_t *out) {
-    qkern_quant_desc d = {s->f, QKERN_GROUP_TENSOR, QKERN_QUANT_STATIC_SCALES | (sat ? 0u : QKERN_QUANT_FP8_NO_SATURATE)};
+    const uint32_t mode = sat ? 0u : QKERN_QUANT_FP8_NO_SATURATE;
+    qkern_quant_desc d = {s->f, QKERN_GROUP_TENSOR, QKERN_QUANT_STATIC_SCALES | mode};
     qk_qbuf b;
     CHECK1(qk_qbuf_alloc(&b, d, rows, cols));
     const float one = 1.0f;
@@ -294,8 +297,9 @@ START_TEST(test_all_f16_inputs) {
                 for (unsigned i = 0; i < 65536; i++) {
                     uint8_t want = oracle_encode(s, &t, f[i], sat);
                     if (q16[i] != q32[i] || q32[i] != want)
-                        ck_abort_msg("%s sat=%d %s 0x%04x (%a): via %s 0x%02x, via F32 0x%02x, oracle 0x%02x", s->name, sat,
-                                     src ? "bf16" : "f16", i, (double)f[i], src ? "BF16" : "F16", q16[i], q32[i], want);
+                        ck_abort_msg("%s sat=%d %s 0x%04x (%a): via %s 0x%02x, via F32 0x%02x, oracle 0x%02x",
+                                     s->name, sat, src ? "bf16" : "f16", i, (double)f[i], src ? "BF16" : "F16", q16[i],
+                                     q32[i], want);
                 }
             }
         }
@@ -360,9 +364,10 @@ START_TEST(test_scaled_public_api) {
                         float xv = x[r * cols + c];
                         uint8_t want = oracle_encode(s, &t, xv * inv, sat);
                         CHECK(q[r * cols + c] == want, "%s gran=%d sat=%d [%lld,%lld] x=%a: 0x%02x want 0x%02x",
-                                      s->name, gran, sat, (long long)r, (long long)c, (double)xv, q[r * cols + c], want);
+                              s->name, gran, sat, (long long)r, (long long)c, (double)xv, q[r * cols + c], want);
                         /* Computed scales never overflow a finite input: |x·inv| <= max. */
-                        if (gran < 2 && isfinite(xv)) CHECK((q[r * cols + c] & 0x7Fu) <= s->max_code, "finite x=%a overflowed", (double)xv);
+                        if (gran < 2 && isfinite(xv))
+                            CHECK((q[r * cols + c] & 0x7Fu) <= s->max_code, "finite x=%a overflowed", (double)xv);
                     }
                 }
                 /* Dequantise into a guarded F32 buffer: exactly f32(q)·scale; then check the bound. */

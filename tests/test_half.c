@@ -2,8 +2,9 @@
  * f16 -> f32 -> f16; every midpoint between adjacent f16 / bf16 values rounds to the even one
  * (subnormals, the 65520 overflow threshold, the bf16 top); NaN stays NaN; and the
  * conversions agree bit for bit with the CPU's own (x86 F16C vcvtps2ph / vcvtph2ps where
- * present, AArch64 FCVT) on all 65536 f16 inputs and on millions of f32 bit patterns. bf16 is held to an independent nearest-
- * value reference (no instruction here rounds bf16 with IEEE subnormals). */
+ * present, AArch64 FCVT) on all 65536 f16 inputs and on millions of f32 bit patterns.
+ * bf16 is held to an independent nearest-value reference (no instruction here rounds
+ * bf16 with IEEE subnormals). */
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
@@ -232,7 +233,8 @@ START_TEST(test_f16c_all_f16) {
     to_f32(h, QKERN_F16, f, 65536);
     for (unsigned i = 0; i < 65536; i++) {
         float w = hw_f16_to_f32((uint16_t)i);
-        CHECK(bits_of(f[i]) == bits_of(w), "f16 0x%04x: qkern 0x%08x, " QK_HW_NAME " 0x%08x", i, bits_of(f[i]), bits_of(w));
+        CHECK(bits_of(f[i]) == bits_of(w), "f16 0x%04x: qkern 0x%08x, " QK_HW_NAME " 0x%08x", i, bits_of(f[i]),
+              bits_of(w));
     }
     free(h); free(f);
 }

@@ -95,7 +95,8 @@ START_TEST(test_tree_is_nearest) {
         if (got != want) ck_abort_msg("v=%a: tree %u, count %u", (double)v, got, want);
         double d = fabs((double)v - qk_nf4_codebook[got]);
         for (int j = 0; j < 16; j++)
-            if (fabs((double)v - qk_nf4_codebook[j]) < d - 1e-7) ck_abort_msg("v=%a: code %u, but %d is nearer", (double)v, got, j);
+            if (fabs((double)v - qk_nf4_codebook[j]) < d - 1e-7)
+                ck_abort_msg("v=%a: code %u, but %d is nearer", (double)v, got, j);
     }
 }
 END_TEST
