@@ -58,6 +58,14 @@ status=0
 echo "=== arm64: ctest (every suite under QEMU_CPU=max and cortex-a57) ==="
 (cd "$BUILD" && ctest -j"$JOBS" --timeout 900 --output-on-failure) 2>&1 | tee "$BUILD/ctest.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# The conformance matrix (neon against scalar and the float64 reference) on both CPUs;
+# ctest ran the same as conformance / conformance_cortex_a57, this shows the table.
+if [ -x "$BUILD/tests/qkern-conform" ]; then
+  for cpu in max cortex-a57; do
+    echo "=== arm64: conformance matrix under QEMU_CPU=$cpu ==="
+    QEMU_CPU=$cpu qemu-aarch64 "$BUILD/tests/qkern-conform" --quick --require-cpu || status=1
+  done
+fi
 # The full run's summary last (ci/test.sh reads the last "tests passed" line).
 echo "=== arm64: summary ==="
 grep -E "tests passed|tests failed out of" "$BUILD/ctest.log" | tail -n 1 || true
