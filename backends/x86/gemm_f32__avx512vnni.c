@@ -170,16 +170,17 @@ void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int6
     }
     const qk_x86_ftile_fn(*tab)[4] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
                                      : kind == 3 ? qk_ft_3 : qk_ft_4;
-    const int mr = 4;
+    const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 4 ? 4 : P->tune->mr;
+    const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m1 - m0;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
         for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
             int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
-            for (int64_t nn = nb0; nn < nb1; nn += 2 * QK_X86_NR) {
+            for (int64_t nn = nb0; nn < nb1; nn += tnp * QK_X86_NR) {
                 int64_t cols = nb1 - nn;
-                int np = cols > QK_X86_NR ? 2 : 1;
+                int np = tnp == 2 && cols > QK_X86_NR ? 2 : 1;
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 for (int64_t r = mb0; r < mb1; r += mr) {

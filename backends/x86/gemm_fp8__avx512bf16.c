@@ -65,15 +65,17 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
     const size_t rb = qk_x86_act_row_bytes(P);
     const size_t qbytes = ((size_t)(P->g * 2) + 63) / 64 * 64;
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
+    const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 8 ? 8 : P->tune->mr;
+    const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
-        for (int64_t nn = nb0; nn < nb1; nn += 2 * QK_X86_NR) {
+        for (int64_t nn = nb0; nn < nb1; nn += tnp * QK_X86_NR) {
             int64_t cols = nb1 - nn;
-            int np = cols > QK_X86_NR ? 2 : 1;
+            int np = tnp == 2 && cols > QK_X86_NR ? 2 : 1;
             int64_t last = cols - (np - 1) * QK_X86_NR;
             __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
-            for (int64_t r = m0; r < m1; r += 8) {
-                int rows = (int)(m1 - r < 8 ? m1 - r : 8);
+            for (int64_t r = m0; r < m1; r += mr) {
+                int rows = (int)(m1 - r < mr ? m1 - r : mr);
                 qk_bf_tiles[np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, nn / QK_X86_NR, y + r * ldy + nn,
                                               ldy, lm);
             }

@@ -158,6 +158,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const int32_t *comp = P->comp ? P->comp + (size_t)p0 * (size_t)groups * QK_X86_NR : NULL;
     const __m512i nib = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), b80 = _mm512_set1_epi8((char)0x80);
+    const int64_t pf = GEMV ? P->tune->prefetch : 0; /* bytes ahead in the panel stream */
     /* Fixed-size arrays (not VLAs) so that, with every loop unrolled by its constant
      * bound, the compiler keeps each element in a register. */
     __m512 facc[8][2];
@@ -191,6 +192,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
                 __m512i w[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
+                    if (pf) _mm_prefetch((const char *)gp[p] + c * 64 + pf, _MM_HINT_T0);
                     w[p] = _mm512_loadu_si512(gp[p] + c * 64);
                     if (GEMV) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
                 }
@@ -208,6 +210,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
                 __m512i wl[2], wh[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
+                    if (pf) _mm_prefetch((const char *)gp[p] + v * 64 + pf, _MM_HINT_T0);
                     __m512i raw = _mm512_loadu_si512(gp[p] + v * 64);
                     wl[p] = _mm512_and_si512(raw, nib);
                     wh[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
@@ -312,10 +315,14 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++)
             acc[m][p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + p) * QK_X86_NR));
+    const int64_t pf = MR <= 8 ? P->tune->prefetch : 0;
     for (int64_t c = 0; c < g / 4; c++) {
         __m512i w[2];
 #pragma GCC unroll 4
-        for (int p = 0; p < NP; p++) w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
+        for (int p = 0; p < NP; p++) {
+            if (pf) _mm_prefetch((const char *)pan + (size_t)p * pb + c * 64 + pf, _MM_HINT_T0);
+            w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
+        }
 #pragma GCC unroll 16
         for (int m = 0; m < MR; m++) {
             int32_t xv;
@@ -338,6 +345,89 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
         }
     }
 }
+/* The full 8x32 W8A8 tile with its K loop in inline asm: with intrinsics GCC renames the
+ * 16 loop-carried accumulators every iteration and pays ~20 vmovdqa per 16 vpdpbusd;
+ * here they live in zmm0-15 for the whole loop (operands: pointers only). */
+static void qk_w8row_8x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                             float *y, int64_t ldy, __mmask16 last_mask) {
+    const size_t pb = P->panel_bytes, cb = P->code_bytes;
+    const uint8_t *pan = P->w + (size_t)p0 * pb;
+    __m512i ncomp[2], out[16];
+    ncomp[0] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)p0 * QK_X86_NR));
+    ncomp[1] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + 1) * QK_X86_NR));
+    const uint8_t *w0 = pan, *w1 = pan + pb, *x0 = act, *x4 = act + 4 * rb;
+    int64_t n = P->g / 4;
+    const int64_t srb = (int64_t)rb, srb3 = 3 * (int64_t)rb;
+    __asm__ volatile(
+        "vmovdqa64 (%[nc]), %%zmm0\n\t"
+        "vmovdqa64 64(%[nc]), %%zmm1\n\t"
+        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
+        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
+        "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
+        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t"
+        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm1, %%zmm11\n\t"
+        "vmovdqa64 %%zmm0, %%zmm12\n\t vmovdqa64 %%zmm1, %%zmm13\n\t"
+        "vmovdqa64 %%zmm0, %%zmm14\n\t vmovdqa64 %%zmm1, %%zmm15\n\t"
+        "test %[n], %[n]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovdqa64 (%[w0]), %%zmm30\n\t"
+        "vmovdqa64 (%[w1]), %%zmm31\n\t"
+        "vpbroadcastd (%[x0]), %%zmm28\n\t"
+        "vpbroadcastd (%[x0],%[rb],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm30, %%zmm28, %%zmm0\n\t"
+        "vpdpbusd %%zmm31, %%zmm28, %%zmm1\n\t"
+        "vpbroadcastd (%[x0],%[rb],2), %%zmm28\n\t"
+        "vpdpbusd %%zmm30, %%zmm29, %%zmm2\n\t"
+        "vpdpbusd %%zmm31, %%zmm29, %%zmm3\n\t"
+        "vpbroadcastd (%[x0],%[rb3],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm30, %%zmm28, %%zmm4\n\t"
+        "vpdpbusd %%zmm31, %%zmm28, %%zmm5\n\t"
+        "vpbroadcastd (%[x4]), %%zmm28\n\t"
+        "vpdpbusd %%zmm30, %%zmm29, %%zmm6\n\t"
+        "vpdpbusd %%zmm31, %%zmm29, %%zmm7\n\t"
+        "vpbroadcastd (%[x4],%[rb],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm30, %%zmm28, %%zmm8\n\t"
+        "vpdpbusd %%zmm31, %%zmm28, %%zmm9\n\t"
+        "vpbroadcastd (%[x4],%[rb],2), %%zmm28\n\t"
+        "vpdpbusd %%zmm30, %%zmm29, %%zmm10\n\t"
+        "vpdpbusd %%zmm31, %%zmm29, %%zmm11\n\t"
+        "vpbroadcastd (%[x4],%[rb3],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm30, %%zmm28, %%zmm12\n\t"
+        "vpdpbusd %%zmm31, %%zmm28, %%zmm13\n\t"
+        "vpdpbusd %%zmm30, %%zmm29, %%zmm14\n\t"
+        "vpdpbusd %%zmm31, %%zmm29, %%zmm15\n\t"
+        "add $64, %[w0]\n\t"
+        "add $64, %[w1]\n\t"
+        "add $4, %[x0]\n\t"
+        "add $4, %[x4]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovdqu64 %%zmm0, (%[out])\n\t vmovdqu64 %%zmm1, 64(%[out])\n\t"
+        "vmovdqu64 %%zmm2, 128(%[out])\n\t vmovdqu64 %%zmm3, 192(%[out])\n\t"
+        "vmovdqu64 %%zmm4, 256(%[out])\n\t vmovdqu64 %%zmm5, 320(%[out])\n\t"
+        "vmovdqu64 %%zmm6, 384(%[out])\n\t vmovdqu64 %%zmm7, 448(%[out])\n\t"
+        "vmovdqu64 %%zmm8, 512(%[out])\n\t vmovdqu64 %%zmm9, 576(%[out])\n\t"
+        "vmovdqu64 %%zmm10, 640(%[out])\n\t vmovdqu64 %%zmm11, 704(%[out])\n\t"
+        "vmovdqu64 %%zmm12, 768(%[out])\n\t vmovdqu64 %%zmm13, 832(%[out])\n\t"
+        "vmovdqu64 %%zmm14, 896(%[out])\n\t vmovdqu64 %%zmm15, 960(%[out])\n\t"
+        : [w0] "+r"(w0), [w1] "+r"(w1), [x0] "+r"(x0), [x4] "+r"(x4), [n] "+r"(n)
+        : [rb] "r"(srb), [rb3] "r"(srb3), [nc] "r"(ncomp), [out] "r"(out)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+    for (int p = 0; p < 2; p++) {
+        __m512 sw = _mm512_loadu_ps(pan + (size_t)p * pb + cb);
+        __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+        for (int m = 0; m < 8; m++) {
+            const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
+            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(out[2 * m + p]), sw), _mm512_set1_ps(xs[0]), b);
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+    }
+}
+
 #define QK_ROWTILE(MR, NP)                                                                                  \
     static void qk_w8row_##MR##x##NP(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes,    \
                                      int64_t p0, float *y, int64_t ldy, __mmask16 lm) {                        \
@@ -345,10 +435,10 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
     }
 QK_ROWTILE(1, 1) QK_ROWTILE(2, 1) QK_ROWTILE(3, 1) QK_ROWTILE(4, 1) QK_ROWTILE(5, 1) QK_ROWTILE(6, 1) QK_ROWTILE(7, 1)
 QK_ROWTILE(8, 1) QK_ROWTILE(1, 2) QK_ROWTILE(2, 2) QK_ROWTILE(3, 2) QK_ROWTILE(4, 2) QK_ROWTILE(5, 2) QK_ROWTILE(6, 2)
-QK_ROWTILE(7, 2) QK_ROWTILE(8, 2)
+QK_ROWTILE(7, 2)
 static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
     {qk_w8row_1x1, qk_w8row_2x1, qk_w8row_3x1, qk_w8row_4x1, qk_w8row_5x1, qk_w8row_6x1, qk_w8row_7x1, qk_w8row_8x1},
-    {qk_w8row_1x2, qk_w8row_2x2, qk_w8row_3x2, qk_w8row_4x2, qk_w8row_5x2, qk_w8row_6x2, qk_w8row_7x2, qk_w8row_8x2}};
+    {qk_w8row_1x2, qk_w8row_2x2, qk_w8row_3x2, qk_w8row_4x2, qk_w8row_5x2, qk_w8row_6x2, qk_w8row_7x2, qk_w8row_8x2_asm}};
 
 void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
@@ -375,7 +465,9 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     const int64_t m = m1 - m0;
     /* M ≤ gemv_max_m: one pass over the weights, one panel stream, all rows at once. */
     const int use_gemv = !row_w8 && m <= P->tune->gemv_max_m;
-    const int mr = row_w8 ? 8 : use_gemv ? (int)m : 6;
+    /* The tile comes from the tunables (x86.h), bounded by the tiles instantiated here. */
+    const int tmr = P->tune->mr < 1 ? 1 : P->tune->mr, tnp = P->tune->nr_panels >= 2 ? 2 : 1;
+    const int mr = row_w8 ? (tmr > 8 ? 8 : tmr) : use_gemv ? (int)m : (tmr > 6 ? 6 : tmr);
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
@@ -384,10 +476,10 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
         for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
             int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
-            const int64_t step = use_gemv ? QK_X86_NR : 2 * QK_X86_NR;
+            const int64_t step = use_gemv ? QK_X86_NR : tnp * QK_X86_NR;
             for (int64_t nn = nb0; nn < nb1; nn += step) {
                 int64_t cols = nb1 - nn;
-                int np = !use_gemv && cols > QK_X86_NR ? 2 : 1;
+                int np = !use_gemv && tnp == 2 && cols > QK_X86_NR ? 2 : 1;
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 for (int64_t r = mb0; r < mb1; r += mr) {
