@@ -4,7 +4,7 @@
  *
  * Arithmetic (docs/matmul.md): activations are stored as qx + 128 (unsigned for
  * vpdpbusd), so a group's dot product is Σ(qx+128)·qw = isum + 128·Σqw; GEMM kernels
- * start the accumulator at -comp (comp = 128·Σqw, packed), GEMV kernels run one more
+ * start the accumulator at the packed -128·Σqw, GEMV kernels run one more
  * vpdpbusd with 0x80 bytes per chunk instead of streaming comp. Either way the int32
  * isum of every group is exactly the scalar one; only the f32 combination of the
  * groups is reordered (sx is applied once per output for I8_DYNAMIC). */
@@ -183,9 +183,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
         for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
             for (int p = 0; p < NP; p++)
-                acc[m][p] = GEMV ? _mm512_setzero_si512()
-                                 : _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                    _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR));
+                acc[m][p] = GEMV ? _mm512_setzero_si512() : _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR);
         const uint8_t *xa = act + G * g;
         if (WK == QK_W8) {
             for (int64_t c = 0; c < g / 4; c++) {
@@ -314,7 +312,7 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++)
-            acc[m][p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + p) * QK_X86_NR));
+            acc[m][p] = _mm512_load_si512(P->comp + (size_t)(p0 + p) * QK_X86_NR);
     const int64_t pf = MR <= 8 ? P->tune->prefetch : 0;
     for (int64_t c = 0; c < g / 4; c++) {
         __m512i w[2];
@@ -353,8 +351,8 @@ static void qk_w8row_8x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     __m512i ncomp[2], out[16];
-    ncomp[0] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)p0 * QK_X86_NR));
-    ncomp[1] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_load_si512(P->comp + (size_t)(p0 + 1) * QK_X86_NR));
+    ncomp[0] = _mm512_load_si512(P->comp + (size_t)p0 * QK_X86_NR);
+    ncomp[1] = _mm512_load_si512(P->comp + (size_t)(p0 + 1) * QK_X86_NR);
     const uint8_t *w0 = pan, *w1 = pan + pb, *x0 = act, *x4 = act + 4 * rb;
     int64_t n = P->g / 4;
     const int64_t srb = (int64_t)rb, srb3 = 3 * (int64_t)rb;

@@ -297,7 +297,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                  * their 128·qw must be compensated like any other column entry. */
                 int32_t sum = 0;
                 for (int64_t k = 0; k < P->g; k++) sum += qk_x86_qw(P, &r, G, c[k]);
-                P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * QK_X86_NR + (size_t)j] = 128 * sum;
+                P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * QK_X86_NR + (size_t)j] = -128 * sum;
             }
         }
     }

@@ -20,9 +20,10 @@
  * Groups are stored in K order, so a GEMV streams one panel front to back.
  * Integer codes are the signed weight (I8, Q8_0), the raw nibble (I4, Q4_0, Q4_1: the
  * kernel subtracts 8 / the zero point in register), the NF4 code, the FP8 byte.
- * comp[panel][group][16] = 128·Σ_{k∈G} qw[n][k] (int32), the compensation of the +128
- * that makes int8 activations unsigned for vpdpbusd; GEMM kernels start each group's
- * accumulator at -comp, GEMV kernels recompute it from the codes (it is not streamed). */
+ * comp[panel][group][16] = -128·Σ_{k∈G} qw[n][k] (int32), the compensation of the +128
+ * that makes int8 activations unsigned for vpdpbusd, stored negated so that GEMM kernels
+ * start each group's accumulator with a plain load; GEMV kernels recompute it from the
+ * codes (it is not streamed). */
 #ifndef QK_X86_H
 #define QK_X86_H
 
@@ -55,7 +56,7 @@ typedef struct qk_x86_packed {
     size_t group_bytes;     /* codes + scales + extra */
     size_t panel_bytes;
     uint8_t *w;             /* panels × panel_bytes, 64-byte aligned */
-    int32_t *comp;          /* panels × groups × 16 (int8-activation modes), else NULL */
+    int32_t *comp;          /* -128·Σqw: panels × groups × 16 (int8-activation modes), else NULL */
     float *bias;            /* panels × 16, zero padded (always present) */
     float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
     const struct qk_x86_tune *tune;
