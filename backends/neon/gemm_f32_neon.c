@@ -7,7 +7,8 @@
  *   NF4:  4 `tbl` lookups of the codebook's byte planes + 4 zip .16b + 4 zip .8h
  *   FP8:  ushll into binary16 bit patterns (E5M2 is the top byte of an f16; E4M3's
  *         magnitude shifted by 7 is the f16 of value·2^-8) and fcvtl, exact for every code,
- * and 16 `fmla v.4s, w.4s, x.s[t]` per c4 vector over a 4-row tile. */
+ * and 16 `fmla v.4s, w.4s, x.s[t]` per c4 vector over a 4-row tile. Each c4 vector is
+ * loaded (and its nibbles split) just before use, so only one is live at a time. */
 #include "backends/neon/neon_tile.h"
 #include "kernels/format_nf4.h"
 
@@ -30,9 +31,9 @@ static void qk_f_consts_init(qk_f_consts *c) {
 }
 
 /* 16 stored values in k-major order (t·4 + col) -> f[t] = the 4 columns' weights at k = t. */
-static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, const qk_f_consts *c, uint8x16_t tv, float32x4_t sc,
-                                         float32x4_t z, float32x4_t f[4]) {
-    switch (h->decode) {
+static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, qk_neon_decode dec, const qk_f_consts *c, uint8x16_t tv,
+                                         float32x4_t sc, float32x4_t z, float32x4_t f[4]) {
+    switch (dec) {
     case QK_DEC_INT: {
         int8x16_t s = vreinterpretq_s8_u8(tv);
         int16x8_t lo = vmovl_s8(vget_low_s8(s)), hi = vmovl_high_s8(s);
@@ -87,100 +88,126 @@ static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, const qk_f_const
     }
 }
 
-#define QK_F_FMA(r, j, f, xv)                                                  \
-    do {                                                                       \
-        facc[r][j] = vfmaq_laneq_f32(facc[r][j], (f)[0], (xv), 0);             \
-        facc[r][j] = vfmaq_laneq_f32(facc[r][j], (f)[1], (xv), 1);             \
-        facc[r][j] = vfmaq_laneq_f32(facc[r][j], (f)[2], (xv), 2);             \
-        facc[r][j] = vfmaq_laneq_f32(facc[r][j], (f)[3], (xv), 3);             \
-    } while (0)
 
-/* One 16-k step: w[2c+j] the stored c4 vectors, x[r] the rows' activations at the step. */
-static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, const qk_f_consts *c, const uint8x16_t w[8],
-                                       const float *const *x, int mr, const float32x4_t sc[2], const float32x4_t z[2],
-                                       float32x4_t facc[QK_NEON_MR][2]) {
+/* The stored c4 vector v of a step: an int8 panel's bytes, or the low (part 1) / high
+ * (part 2) nibbles of a 4-bit panel, loaded when needed so only one is live at a time. */
+static QK_ALWAYS_INLINE uint8x16_t qk_f_load(const unsigned char *b, int v, int part, int s4) {
+    uint8x16_t raw = vld1q_u8(b + 16 * v);
+    if (part == 0) return raw;
+    if (part == 1) return vreinterpretq_u8_s8(s4 ? qk_s4_lo(raw) : qk_u4_lo(raw));
+    return vreinterpretq_u8_s8(s4 ? qk_s4_hi(raw) : qk_u4_hi(raw));
+}
+
+/* One 16-k step of mr rows × the column quad j: x[r] the rows' activations at the step. */
+static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, qk_neon_decode dec, const qk_f_consts *c,
+                                       const unsigned char *b, int part, int s4, int j, const float *const *x, int mr,
+                                       float32x4_t sc, float32x4_t z, float32x4_t facc[QK_NEON_MR]) {
     for (int cc = 0; cc < 4; cc++) {
-        float32x4_t xv[QK_NEON_MR];
-        for (int r = 0; r < mr; r++) xv[r] = vld1q_f32(x[r] + 4 * cc);
-        for (int j = 0; j < 2; j++) {
-            float32x4_t f[4];
-            qk_f_decode(h, c, vqtbl1q_u8(w[2 * cc + j], c->transpose), sc[j], z[j], f);
-            for (int r = 0; r < mr; r++) QK_F_FMA(r, j, f, xv[r]);
+        float32x4_t f[4];
+        qk_f_decode(h, dec, c, vqtbl1q_u8(qk_f_load(b, 2 * cc + j, part, s4), c->transpose), sc, z, f);
+        for (int r = 0; r < mr; r++) {
+            const float32x4_t xv = vld1q_f32(x[r] + 4 * cc);
+            facc[r] = vfmaq_laneq_f32(facc[r], f[0], xv, 0);
+            facc[r] = vfmaq_laneq_f32(facc[r], f[1], xv, 1);
+            facc[r] = vfmaq_laneq_f32(facc[r], f[2], xv, 2);
+            facc[r] = vfmaq_laneq_f32(facc[r], f[3], xv, 3);
         }
     }
 }
 
-static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, const qk_f_consts *c, const unsigned char *pp,
-                                       int64_t m, int mr, int64_t n0) {
+/* mr rows × the 4 columns 4j..4j+3 of the panel at pp: the tile is computed one column
+ * quad at a time, so 4 accumulators, the 4 decoded weights and one activation vector
+ * are all that is live (the activations are re-read from L1 for the second quad). */
+static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec, const qk_f_consts *c,
+                                       const unsigned char *pp, int64_t m, int mr, int64_t n0, int j) {
     const qk_neon_pack *h = t->h;
     const int post_scale = h->act == QKERN_ACT_FP8_E4M3 || h->act == QKERN_ACT_FP8_E5M2;
     const size_t gstride = post_scale || h->float_pad ? (size_t)h->gp : (size_t)h->g;
-    float32x4_t facc[QK_NEON_MR][2];
-    for (int r = 0; r < QK_NEON_MR; r++) facc[r][0] = facc[r][1] = vdupq_n_f32(0.0f);
-    float32x4_t sc[2], z[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-    float32x4_t post[2] = {vdupq_n_f32(1.0f), vdupq_n_f32(1.0f)};
+    const size_t psz = h->param_f16 ? 16 : 32;
+    float32x4_t facc[QK_NEON_MR];
+    for (int r = 0; r < QK_NEON_MR; r++) facc[r] = vdupq_n_f32(0.0f);
+    float32x4_t post = vdupq_n_f32(1.0f);
+    const float *x[QK_NEON_MR], *xs[QK_NEON_MR];
+    for (int r = 0; r < mr; r++) x[r] = (const float *)(const void *)(t->act + (size_t)(m + r) * t->act_stride);
     for (int64_t G = 0; G < h->groups; G++) {
         const unsigned char *gb = pp + (size_t)G * h->group_bytes;
         const unsigned char *prm = gb + h->data_bytes_group;
-        qk_neon_params8(prm, h->param_f16, sc);
-        if (h->has_zero || h->has_min) qk_neon_params8(prm + (h->param_f16 ? 16 : 32), h->param_f16, z);
-        if (post_scale) { /* FP8×FP8: Σ f32(qx)·f32(qw) first, scales after (one group per row) */
-            post[0] = sc[0];
-            post[1] = sc[1];
-            sc[0] = sc[1] = vdupq_n_f32(1.0f);
+        float32x4_t p2[2], sc, z = vdupq_n_f32(0.0f);
+        qk_neon_params8(prm, h->param_f16, p2);
+        sc = p2[j];
+        if (h->has_zero || h->has_min) {
+            qk_neon_params8(prm + psz, h->param_f16, p2);
+            z = p2[j];
         }
-        const float *x[QK_NEON_MR];
-        for (int r = 0; r < mr; r++)
-            x[r] = (const float *)(const void *)(t->act + (size_t)(m + r) * t->act_stride) + (size_t)G * gstride;
+        if (post_scale) { /* FP8×FP8: Σ f32(qx)·f32(qw) first, scales after (one group per row) */
+            post = sc;
+            sc = vdupq_n_f32(1.0f);
+        }
         const unsigned char *b = gb;
-        uint8x16_t w[8];
         if (h->panel == QK_PANEL_I8) {
             for (int64_t s = 0; s < h->gp; s += 16, b += 128) {
-                for (int v = 0; v < 8; v++) w[v] = vld1q_u8(b + 16 * v);
-                const float *xs[QK_NEON_MR];
-                for (int r = 0; r < mr; r++) xs[r] = x[r] + s;
-                qk_f_step(h, c, w, xs, mr, sc, z, facc);
+                for (int r = 0; r < mr; r++) xs[r] = x[r] + (size_t)G * gstride + s;
+                qk_f_step(h, dec, c, b, 0, 0, j, xs, mr, sc, z, facc);
             }
         } else {
             const int s4 = h->panel == QK_PANEL_S4;
             for (int64_t s = 0; s < h->gp; s += 32, b += 128) {
-                uint8x16_t raw[8];
-                const float *xs[QK_NEON_MR];
-                for (int v = 0; v < 8; v++) raw[v] = vld1q_u8(b + 16 * v);
-                for (int v = 0; v < 8; v++) w[v] = vreinterpretq_u8_s8(s4 ? qk_s4_lo(raw[v]) : qk_u4_lo(raw[v]));
-                for (int r = 0; r < mr; r++) xs[r] = x[r] + s;
-                qk_f_step(h, c, w, xs, mr, sc, z, facc);
-                for (int v = 0; v < 8; v++) w[v] = vreinterpretq_u8_s8(s4 ? qk_s4_hi(raw[v]) : qk_u4_hi(raw[v]));
-                for (int r = 0; r < mr; r++) xs[r] = x[r] + s + 16;
-                qk_f_step(h, c, w, xs, mr, sc, z, facc);
+                for (int r = 0; r < mr; r++) xs[r] = x[r] + (size_t)G * gstride + s;
+                qk_f_step(h, dec, c, b, 1, s4, j, xs, mr, sc, z, facc);
+                for (int r = 0; r < mr; r++) xs[r] += 16;
+                qk_f_step(h, dec, c, b, 2, s4, j, xs, mr, sc, z, facc);
             }
         }
     }
-    int64_t nv = t->n1 - n0 < 8 ? t->n1 - n0 : 8;
+    const int64_t c0 = n0 + 4 * j, nv = t->n1 - c0 < 4 ? t->n1 - c0 : 4;
+    if (nv <= 0) return;
     for (int r = 0; r < mr; r++) {
         if (post_scale) {
-            /* sx sits after the row's decoded activations. */
-            const float *row = (const float *)(const void *)(t->act + (size_t)(m + r) * t->act_stride);
-            float sx = row[h->gp];
-            facc[r][0] = vmulq_f32(facc[r][0], vmulq_n_f32(post[0], sx));
-            facc[r][1] = vmulq_f32(facc[r][1], vmulq_n_f32(post[1], sx));
+            const float sx = x[r][h->gp]; /* after the row's decoded activations */
+            facc[r] = vmulq_f32(facc[r], vmulq_n_f32(post, sx));
         }
-        qk_neon_store8(t->y + (m + r) * t->ldy + n0, t->bias, n0, nv, facc[r][0], facc[r][1]);
+        float *yr = t->y + (m + r) * t->ldy + c0;
+        if (nv == 4) {
+            vst1q_f32(yr, t->bias ? vaddq_f32(facc[r], vld1q_f32(t->bias + c0)) : facc[r]);
+        } else {
+            float tmp[4];
+            vst1q_f32(tmp, facc[r]);
+            for (int64_t i = 0; i < nv; i++) yr[i] = tmp[i] + (t->bias ? t->bias[c0 + i] : 0.0f);
+        }
     }
 }
 
+/* One instantiation per (decode, row count): the decode and the row loop are then
+ * straight-line code and the accumulators stay in registers. */
+#define QK_F_ROWS_FN(dname, DEC, n)                                                                     \
+    static void qk_f_rows_##dname##_##n(const qk_neon_tile *t, const qk_f_consts *c, const unsigned char *pp, \
+                                        int64_t m, int64_t n0) {                                         \
+        qk_f_rows(t, DEC, c, pp, m, n, n0, 0);                                                          \
+        qk_f_rows(t, DEC, c, pp, m, n, n0, 1);                                                          \
+    }
+#define QK_F_ROWS_ALL(dname, DEC) \
+    QK_F_ROWS_FN(dname, DEC, 1) QK_F_ROWS_FN(dname, DEC, 2) QK_F_ROWS_FN(dname, DEC, 3) QK_F_ROWS_FN(dname, DEC, 4)
+QK_F_ROWS_ALL(int, QK_DEC_INT)
+QK_F_ROWS_ALL(nf4, QK_DEC_NF4)
+QK_F_ROWS_ALL(e4m3, QK_DEC_E4M3)
+QK_F_ROWS_ALL(e5m2, QK_DEC_E5M2)
+
+typedef void (*qk_f_rows_fn)(const qk_neon_tile *, const qk_f_consts *, const unsigned char *, int64_t, int64_t);
+
 void qk_neon_gemm_f32__neon(const qk_neon_tile *t) {
+    static const qk_f_rows_fn table[4][4] = {
+        {qk_f_rows_int_1, qk_f_rows_int_2, qk_f_rows_int_3, qk_f_rows_int_4},
+        {qk_f_rows_nf4_1, qk_f_rows_nf4_2, qk_f_rows_nf4_3, qk_f_rows_nf4_4},
+        {qk_f_rows_e4m3_1, qk_f_rows_e4m3_2, qk_f_rows_e4m3_3, qk_f_rows_e4m3_4},
+        {qk_f_rows_e5m2_1, qk_f_rows_e5m2_2, qk_f_rows_e5m2_3, qk_f_rows_e5m2_4},
+    };
+    const qk_f_rows_fn *rows = table[t->h->decode];
     qk_f_consts c;
     qk_f_consts_init(&c);
     for (int64_t n0 = t->n0; n0 < t->n1; n0 += QK_NEON_NR) {
         const unsigned char *pp = qk_neon_panel_ptr(t->h, n0 / QK_NEON_NR);
         int64_t m = t->m0;
-        for (; m + 4 <= t->m1; m += 4) qk_f_rows(t, &c, pp, m, 4, n0);
-        switch (t->m1 - m) {
-        case 3: qk_f_rows(t, &c, pp, m, 3, n0); break;
-        case 2: qk_f_rows(t, &c, pp, m, 2, n0); break;
-        case 1: qk_f_rows(t, &c, pp, m, 1, n0); break;
-        default: break;
-        }
+        for (; m + 4 <= t->m1; m += 4) rows[3](t, &c, pp, m, n0);
+        if (t->m1 > m) rows[t->m1 - m - 1](t, &c, pp, m, n0);
     }
 }
