@@ -1,6 +1,6 @@
 /* Integer formats I8, I8_ASYM and I4: constants, scale rules and the element rounding,
  * shared by every backend so that their bytes are identical to the scalar reference.
- * docs/formats-ggml-int.md states each format in full; the short version:
+ * docs/formats.md states each format in full; the short version:
  *
  *   I8       int8 codes in [-127, 127], one f32 scale per row or per group of g:
  *              s = amax/127, inv = 1/s, q = clamp(RNE(x·inv), -127, 127), deq = q·s

@@ -1,5 +1,5 @@
 /* ggml block formats Q8_0, Q8_1, Q4_0, Q4_1: known answers worked out by hand from the
- * format definition (llama.cpp's quantize_row_*_ref, docs/formats-ggml-int.md), through
+ * format definition (llama.cpp's quantize_row_*_ref, docs/formats.md), through
  * the public qkern_quantize / qkern_dequantize, on a 2-row × 2-block tensor:
  *     row 0 = block A | block B,   row 1 = block C | block D (all zero).
  * The expected bytes below are literals; each comment shows the arithmetic. f16 values

@@ -1,5 +1,5 @@
 /* I8, I8_ASYM and I4 (symmetric and asymmetric): known answers worked out by hand from
- * the rules in docs/formats-ggml-int.md (kernels/format_int.h), static scales and zero
+ * the rules in docs/formats.md (kernels/format_int.h), static scales and zero
  * points, groups 32 / 64 / 128 / ROW / TENSOR, the round-trip bound |x - deq| <= s/2 for
  * in-range elements, all-zero groups and the NaN / Inf rules. Every call goes through
  * the public qkern_quantize / qkern_dequantize; every buffer is sentinel-guarded. */

@@ -1,7 +1,7 @@
 /* ggml block formats Q8_0, Q8_1, Q4_0, Q4_1: byte-identical to llama.cpp's reference
  * quantisers (ggml/src/ggml-quants.c, quantize_row_*_ref and dequantize_row_*, as of
  * ggml-org/llama.cpp 01243c587fec). The rules are in kernels/format_ggml.h and
- * docs/formats-ggml-int.md; this file reproduces the reference's arithmetic step by step
+ * docs/formats.md; this file reproduces the reference's arithmetic step by step
  * (f32 throughout, the UNROUNDED f32 d for the codes, the f16 d only stored).
  *
  * Where llama.cpp's C is undefined or platform-dependent, qkern fixes one answer:
