@@ -10,12 +10,23 @@
  * with zeros. */
 #include "backends/neon/neon_tile.h"
 
-/* One 16-k step: w[0..7] the c4 vectors (2c+j), a0/a1 the row pair's activations. */
-static QK_ALWAYS_INLINE void qk_mm_step(const int8x16_t w[8], const int8x16_t *av, int mr, int32x4_t acc[2][4]) {
+/* Stored c4 vector v of a step: int8 panel bytes, or the low (part 1) / high (part 2)
+ * nibbles of a 4-bit panel; loaded where used so no 8-vector array stays live. */
+static QK_ALWAYS_INLINE int32x4_t qk_mm_w(const unsigned char *b, int v, int part, int s4) {
+    uint8x16_t raw = vld1q_u8(b + 16 * v);
+    int8x16_t w = part == 0 ? vreinterpretq_s8_u8(raw)
+                  : part == 1 ? (s4 ? qk_s4_lo(raw) : qk_u4_lo(raw))
+                              : (s4 ? qk_s4_hi(raw) : qk_u4_hi(raw));
+    return vreinterpretq_s32_s8(w);
+}
+
+/* One 16-k step: av the rows' activations (zero rows past mr). */
+static QK_ALWAYS_INLINE void qk_mm_step(const unsigned char *b, int part, int s4, const int8x16_t *av, int mr,
+                                        int32x4_t acc[2][4]) {
     int8x16_t bw[2][4]; /* [k half][column pair] */
     for (int h = 0; h < 2; h++)
         for (int j = 0; j < 2; j++) {
-            int32x4_t p = vreinterpretq_s32_s8(w[2 * (2 * h) + j]), q = vreinterpretq_s32_s8(w[2 * (2 * h + 1) + j]);
+            int32x4_t p = qk_mm_w(b, 2 * (2 * h) + j, part, s4), q = qk_mm_w(b, 2 * (2 * h + 1) + j, part, s4);
             bw[h][2 * j] = vreinterpretq_s8_s32(vzip1q_s32(p, q));
             bw[h][2 * j + 1] = vreinterpretq_s8_s32(vzip2q_s32(p, q));
         }
@@ -34,25 +45,20 @@ static QK_ALWAYS_INLINE void qk_mm_group(const unsigned char *b, const int8_t *c
     int32x4_t acc[2][4];
     for (int pr = 0; pr < 2; pr++)
         for (int q = 0; q < 4; q++) acc[pr][q] = vdupq_n_s32(0);
-    int8x16_t av[QK_NEON_MR], w[8];
+    int8x16_t av[QK_NEON_MR];
     for (int r = mr; r < QK_NEON_MR; r++) av[r] = vdupq_n_s8(0);
     if (panel == QK_PANEL_I8) {
         for (int64_t s = 0; s < gp; s += 16, b += 128) {
             for (int r = 0; r < mr; r++) av[r] = vld1q_s8(a[r] + s);
-            for (int v = 0; v < 8; v++) w[v] = vld1q_s8((const int8_t *)b + 16 * v);
-            qk_mm_step(w, av, mr, acc);
+            qk_mm_step(b, 0, 0, av, mr, acc);
         }
     } else {
         const int s4 = panel == QK_PANEL_S4;
         for (int64_t s = 0; s < gp; s += 32, b += 128) {
-            uint8x16_t raw[8];
-            for (int v = 0; v < 8; v++) raw[v] = vld1q_u8(b + 16 * v);
             for (int r = 0; r < mr; r++) av[r] = vld1q_s8(a[r] + s);
-            for (int v = 0; v < 8; v++) w[v] = s4 ? qk_s4_lo(raw[v]) : qk_u4_lo(raw[v]);
-            qk_mm_step(w, av, mr, acc);
+            qk_mm_step(b, 1, s4, av, mr, acc);
             for (int r = 0; r < mr; r++) av[r] = vld1q_s8(a[r] + s + 16);
-            for (int v = 0; v < 8; v++) w[v] = s4 ? qk_s4_hi(raw[v]) : qk_u4_hi(raw[v]);
-            qk_mm_step(w, av, mr, acc);
+            qk_mm_step(b, 2, s4, av, mr, acc);
         }
     }
     /* acc[pr][2j + e] = [r0·c, r0·c+1, r1·c, r1·c+1] for c = 4j + 2e. */
