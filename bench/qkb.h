@@ -123,7 +123,7 @@ struct QkbShape { int64_t n, k; };
 struct QkbCase { int64_t m; QkbShape s; };
 // (M, N, K) to run, grouped by (N, K) with M ascending (so a rotated weight pool built for
 // M = 1 serves the larger M of the same shape). Full: M ∈ {1, 8, 128, 512} × (N, K) ∈
-// {(4096, 4096), (11008, 4096), (4096, 11008)}; quick: a subset.
+// {(4096, 4096), (11008, 4096), (4096, 11008)}; quick: M ∈ {1, 128} at 4096 × 4096.
 std::vector<QkbCase> qkb_matmul_cases();
 // Thread counts to run a case at: every count for the key shape (N = K = 4096), the largest otherwise.
 std::vector<int> qkb_threads_for(const QkbCase &c);

@@ -4,8 +4,8 @@
 # Runs qkern-bench (roofline probes, quantize/dequantize, matmul, peers) and writes into
 # <out-dir>: bench.json (Google Benchmark JSON), bench.txt (console output), table.md
 # (ceilings, GB/s, GOPS, % of roofline, peer ratios) and roofline.png; prints table.md.
-# --quick is the short set ci/report.sh runs (a few minutes): M ∈ {1, 128} at 4096×4096
-# and M = 1 at 11008×4096, small min_time. Without it: the full LLM sweep (tens of minutes).
+# --quick is the short set ci/report.sh runs (a few minutes on an idle machine): M ∈ {1, 128}
+# at 4096×4096, small min_time. Without it: the full LLM sweep (tens of minutes).
 set -euo pipefail
 
 usage() { echo "usage: $0 <build-dir> <out-dir> [--quick] [-- qkern-bench flags]" >&2; exit 2; }
