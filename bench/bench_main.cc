@@ -253,6 +253,9 @@ static void parse_options(int *argc, char **argv) {
             long mib = std::atol(v.c_str());
             if (mib < 1) usage_error(a);
             qkb_opt.rotate_bytes = (size_t)mib << 20;
+            if (mib < 1024)
+                std::fprintf(stderr, "qkern-bench: --qk_rotate_mib=%ld is below 1 GiB: decode rows and the bandwidth "
+                                     "probes may measure the cache, not DRAM\n", mib);
         } else if (std::strncmp(a, "--qk_", 5) == 0) {
             usage_error(a);
         } else {
