@@ -33,3 +33,57 @@ static inline void qk_f16_store(__global uchar *p, float f) {
     p[0] = (uchar)(h & 0xff);
     p[1] = (uchar)(h >> 8);
 }
+
+/* ---- FP8 (kernels/format_fp8.h), bit-exact: RNE on the f32 bits, saturating or not ---- */
+static inline uchar qk_fp8_encode(float x, int mbits, int bias, uint max_code, uint overflow_code, int saturate) {
+    const uint u = as_uint(x);
+    const uint sign = (u >> 24) & 0x80u;
+    const uint a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uchar)0x7f;
+    const int e = (int)(a >> 23) - 127;
+    const uint m = a & 0x7fffffu;
+    const int emin = 1 - bias;
+    uint code;
+    if (e >= emin) {
+        const int sh = 23 - mbits;
+        const uint rem = m & ((1u << sh) - 1u), hw = 1u << (sh - 1);
+        code = ((uint)(e + bias) << mbits) | (m >> sh);
+        code += (rem > hw || (rem == hw && (code & 1u))) ? 1u : 0u;
+    } else {
+        const int sh = 23 + emin - mbits - e;
+        if (sh > 24) {
+            code = 0;
+        } else {
+            const uint sig = m | 0x800000u;
+            const uint rem = sig & ((1u << sh) - 1u), hw = 1u << (sh - 1);
+            code = sig >> sh;
+            code += (rem > hw || (rem == hw && (code & 1u))) ? 1u : 0u;
+        }
+    }
+    if (code > max_code) code = saturate ? max_code : overflow_code;
+    return (uchar)(code | sign);
+}
+static inline uchar qk_f32_to_e4m3(float x, int saturate) { return qk_fp8_encode(x, 3, 7, 0x7eu, 0x7fu, saturate); }
+static inline uchar qk_f32_to_e5m2(float x, int saturate) { return qk_fp8_encode(x, 2, 15, 0x7bu, 0x7cu, saturate); }
+
+static inline float qk_e4m3_to_f32(uchar b) {
+    const uint sign = (uint)(b & 0x80u) << 24;
+    const uint e = (b >> 3) & 0xfu, m = b & 0x7u;
+    if (e == 0xfu && m == 0x7u) return as_float(sign | 0x7fc00000u);
+    if (e == 0) return as_float(as_uint((float)m * 0x1p-9f) | sign);
+    return as_float(sign | ((e + 120u) << 23) | (m << 20));
+}
+static inline float qk_e5m2_to_f32(uchar b) {
+    const uint sign = (uint)(b & 0x80u) << 24;
+    const uint e = (b >> 2) & 0x1fu, m = b & 0x3u;
+    if (e == 0x1fu) return as_float(sign | (m ? 0x7fc00000u : 0x7f800000u));
+    if (e == 0) return as_float(as_uint((float)m * 0x1p-16f) | sign);
+    return as_float(sign | ((e + 112u) << 23) | (m << 21));
+}
+
+/* amax/fmax, 1 when amax is 0, clamped below at FLT_MIN (qk_fp8_scale_for_amax). */
+static inline float qk_fp8_scale(float amax, float fmax) {
+    if (!(amax > 0.0f)) return 1.0f;
+    const float s = qk_div(amax, fmax);
+    return s < FLT_MIN ? FLT_MIN : s;
+}

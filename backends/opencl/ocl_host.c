@@ -216,6 +216,14 @@ void qk_ocl_close(void *state) {
         free(p->key);
         free(p);
     }
+    for (qk_ocl_kern *k = st->kerns, *next; k; k = next) {
+        next = k->next;
+        clReleaseKernel(k->kernel);
+        free(k->key);
+        free(k);
+    }
+    for (int i = 0; i < QK_OCL_SCR_COUNT; i++)
+        if (st->scr[i]) clReleaseMemObject(st->scr[i]);
     if (st->queue) clReleaseCommandQueue(st->queue);
     if (st->context) clReleaseContext(st->context);
     pthread_mutex_destroy(&st->lock);
@@ -256,9 +264,37 @@ static int qk_mkdirs(const char *dir) {
     return mkdir(tmp, 0755) == 0 || errno == EEXIST;
 }
 
+/* The sources of a '+'-joined file list, prelude first; NULL if a file is not embedded. */
+static int qk_ocl_sources(const char *files, const char **srcs, int cap) {
+    int n = 0;
+    srcs[n++] = qk_opencl_source("common.cl");
+    if (!srcs[0]) return 0;
+    char name[128];
+    for (const char *p = files; *p && n < cap;) {
+        const char *e = strchr(p, '+');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || len >= sizeof name) return 0;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (!(srcs[n++] = qk_opencl_source(name))) return 0;
+        p += len + (e ? 1 : 0);
+    }
+    return n;
+}
+
+
+/* A hash of every source text of the program. */
+static uint64_t qk_ocl_source_hash(const char *files, int *ok) {
+    const char *srcs[8];
+    int n = qk_ocl_sources(files, srcs, 8);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++) h = qk_fnv(h, srcs[i], strlen(srcs[i]));
+    *ok = n > 0;
+    return h;
+}
+
 /* The disk key names everything the binary depends on; the file name is its hash. */
-static char *qk_disk_key(const qk_ocl *st, const char *file, const char *options, const char *src) {
-    uint64_t hs = qk_fnv(QK_FNV0, src, strlen(src));
+static char *qk_disk_key(const qk_ocl *st, const char *file, const char *options, uint64_t hs) {
     size_t n = strlen(st->device_name) + strlen(st->driver_version) + strlen(st->platform_name) + strlen(file) +
                strlen(options) + 64;
     char *k = malloc(n);
@@ -335,12 +371,11 @@ static void qk_disk_store(qk_ocl *st, const char *key, cl_program p) {
 }
 
 static qkern_status qk_build_from_source(qk_ocl *st, const char *file, const char *options, cl_program *out) {
-    const char *common = qk_opencl_source("common.cl");
-    const char *src = qk_opencl_source(file);
-    if (!common || !src) return qk_error(QKERN_DEVICE_ERROR, "opencl: kernel source %s is not embedded", file);
-    const char *srcs[2] = {common, src};
+    const char *srcs[8];
+    int nsrc = qk_ocl_sources(file, srcs, 8);
+    if (nsrc == 0) return qk_error(QKERN_DEVICE_ERROR, "opencl: kernel source %s is not embedded", file);
     cl_int e = CL_SUCCESS;
-    cl_program p = clCreateProgramWithSource(st->context, 2, srcs, NULL, &e);
+    cl_program p = clCreateProgramWithSource(st->context, (cl_uint)nsrc, srcs, NULL, &e);
     if (!p || e != CL_SUCCESS) return qk_ocl_fail(e, "clCreateProgramWithSource");
     e = clBuildProgram(p, 1, &st->device, options, NULL, NULL);
     st->stats.builds++;
@@ -374,8 +409,9 @@ qkern_status qk_ocl_program(qk_ocl *st, const char *file, const char *options, c
     }
     qk_ocl_prog *node = calloc(1, sizeof *node);
     if (!node) { free(key); return qk_error(QKERN_OUT_OF_MEMORY, "opencl: out of memory"); }
-    const char *src = qk_opencl_source(file);
-    char *dkey = (st->cache_dir[0] && src) ? qk_disk_key(st, file, options, src) : NULL;
+    int have_src = 0;
+    uint64_t hs = qk_ocl_source_hash(file, &have_src);
+    char *dkey = (st->cache_dir[0] && have_src) ? qk_disk_key(st, file, options, hs) : NULL;
     cl_program prog = NULL;
     if (dkey && qk_disk_load(st, dkey, options, &prog)) {
         st->stats.disk_hits++;
@@ -403,7 +439,46 @@ qkern_status qk_ocl_kernel(qk_ocl *st, const char *file, const char *options, co
     return QKERN_OK;
 }
 
+qkern_status qk_ocl_kernel_cached(qk_ocl *st, const char *file, const char *options, const char *name, cl_kernel *out) {
+    size_t klen = strlen(file) + strlen(options) + strlen(name) + 3;
+    char *key = malloc(klen);
+    if (!key) return qk_error(QKERN_OUT_OF_MEMORY, "opencl: out of memory");
+    snprintf(key, klen, "%s\n%s\n%s", file, options, name);
+    for (qk_ocl_kern *k = st->kerns; k; k = k->next) {
+        if (strcmp(k->key, key) == 0) {
+            free(key);
+            *out = k->kernel;
+            return QKERN_OK;
+        }
+    }
+    qk_ocl_kern *node = calloc(1, sizeof *node);
+    qkern_status s = node ? qk_ocl_kernel(st, file, options, name, out)
+                          : qk_error(QKERN_OUT_OF_MEMORY, "opencl: out of memory");
+    if (s != QKERN_OK) { free(node); free(key); return s; }
+    node->key = key;
+    node->kernel = *out;
+    node->next = st->kerns;
+    st->kerns = node;
+    return QKERN_OK;
+}
+
 /* ---- buffers and launches -------------------------------------------------------- */
+
+qkern_status qk_ocl_scratch(qk_ocl *st, int slot, size_t bytes, cl_mem *out) {
+    if (bytes == 0) bytes = 16;
+    if (st->scr[slot] && st->scr_bytes[slot] >= bytes) { *out = st->scr[slot]; return QKERN_OK; }
+    /* Grow by 1.5x so a slowly growing M does not reallocate every call. */
+    size_t want = bytes + bytes / 2;
+    if (st->max_alloc && want > st->max_alloc) want = bytes;
+    cl_mem m = NULL;
+    qkern_status s = qk_ocl_alloc(st, want, CL_MEM_READ_WRITE, &m);
+    if (s != QKERN_OK) return s;
+    if (st->scr[slot]) clReleaseMemObject(st->scr[slot]); /* enqueued users keep it alive */
+    st->scr[slot] = m;
+    st->scr_bytes[slot] = want;
+    *out = m;
+    return QKERN_OK;
+}
 
 qkern_status qk_ocl_alloc(qk_ocl *st, size_t bytes, cl_mem_flags flags, cl_mem *out) {
     if (bytes == 0) bytes = 16;

@@ -28,6 +28,18 @@ typedef struct qk_ocl_prog {
     struct qk_ocl_prog *next;
 } qk_ocl_prog;
 
+/* A cl_kernel kept for the life of the context (argument setting happens under the lock). */
+typedef struct qk_ocl_kern {
+    char *key;                 /* program key + '\n' + kernel name */
+    cl_kernel kernel;
+    struct qk_ocl_kern *next;
+} qk_ocl_kern;
+
+/* Device scratch kept across calls on the context's own queue (grow-only), so a GEMV does
+ * not pay buffer creation per call. */
+enum { QK_OCL_SCR_X, QK_OCL_SCR_Y, QK_OCL_SCR_QX, QK_OCL_SCR_SX, QK_OCL_SCR_SXS, QK_OCL_SCR_MASK, QK_OCL_SCR_IDX,
+       QK_OCL_SCR_COUNT };
+
 typedef struct qk_ocl_stats {
     long memory_hits;  /* program found in the in-memory cache */
     long disk_hits;    /* program loaded from a disk-cache binary */
@@ -51,6 +63,9 @@ typedef struct qk_ocl {
     cl_ulong max_alloc;
     pthread_mutex_t lock;
     qk_ocl_prog *progs;
+    qk_ocl_kern *kerns;
+    cl_mem scr[QK_OCL_SCR_COUNT];
+    size_t scr_bytes[QK_OCL_SCR_COUNT];
     char cache_dir[1024];      /* "" = no disk cache */
     qk_ocl_stats stats;
 } qk_ocl;
@@ -65,12 +80,17 @@ int qk_ocl_probe(uint64_t cpu, char *why, size_t why_size);
 qkern_status qk_ocl_open(uint64_t cpu, void **state, char *why, size_t why_size);
 void qk_ocl_close(void *state);
 
-/* The program for file (a .cl name) built with options (the common prelude is prepended);
+/* The program for file (a .cl name, or several joined by '+', compiled as one source in
+ * that order) built with options (the common prelude is prepended);
  * from memory, disk, or a fresh build. Build failures give QKERN_DEVICE_ERROR with the log.
  * Call with st->lock held. */
 qkern_status qk_ocl_program(qk_ocl *st, const char *file, const char *options, cl_program *out);
 /* A fresh cl_kernel from qk_ocl_program (the caller releases it). */
 qkern_status qk_ocl_kernel(qk_ocl *st, const char *file, const char *options, const char *name, cl_kernel *out);
+/* A cl_kernel cached in the context (do not release it); call with st->lock held. */
+qkern_status qk_ocl_kernel_cached(qk_ocl *st, const char *file, const char *options, const char *name, cl_kernel *out);
+/* Scratch slot `slot` with at least `bytes` (grow-only, owned by the context); lock held. */
+qkern_status qk_ocl_scratch(qk_ocl *st, int slot, size_t bytes, cl_mem *out);
 /* Options every program gets: the exact-division choice and the device's extensions. */
 const char *qk_ocl_base_options(const qk_ocl *st);
 
@@ -91,9 +111,11 @@ qkern_status qk_ocl_dequantize(void *state, const qkern_qtensor *src, float *dst
 extern const qk_matmul_ops qk_ocl_matmul_ops;
 const char *qk_ocl_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode act);
 /* The matmul on device buffers: x (f32, m rows of ldx at byte offset x_off), y likewise,
- * enqueued on q (which must belong to st->context). Blocks until done if wait. */
+ * enqueued on q (which must belong to st->context). Blocks until done if wait. host_mask:
+ * LLM.int8's outlier mask from the front end, or NULL to compute it on the device. */
 qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_queue q, int64_t m, cl_mem x,
-                                   size_t x_off, int64_t ldx, cl_mem y, size_t y_off, int64_t ldy, int wait);
+                                   size_t x_off, int64_t ldx, cl_mem y, size_t y_off, int64_t ldy, int wait,
+                                   const uint8_t *host_mask);
 
 /* Adoption of an engine's queue by the next open() on this thread (qkern_opencl_context_create). */
 void qk_ocl_set_pending_queue(cl_command_queue q);

@@ -86,7 +86,7 @@ qkern_status qkern_opencl_matmul(qkern_context *ctx, const qkern_packed_weights 
                         xneed > (double)xs ? "x" : "y", xneed > (double)xs ? xs : ys, (long long)m,
                         xneed > (double)xs ? xneed : yneed);
     pthread_mutex_lock(&st->lock);
-    qkern_status s = qk_ocl_matmul_buffers(st, w, queue, m, x, x_offset, ldx, y, y_offset, ldy, 0);
+    qkern_status s = qk_ocl_matmul_buffers(st, w, queue, m, x, x_offset, ldx, y, y_offset, ldy, 0, NULL);
     pthread_mutex_unlock(&st->lock);
     return s;
 }

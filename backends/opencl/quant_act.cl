@@ -119,3 +119,55 @@ __kernel void qk_q8_split(__global const float *x, int x_off, int ldx, int nb, _
     sx[(long)r * nb + b] = qk_f16_round((float)sum * d);
 #endif
 }
+
+/* I8 row rule for the matmul (I8_DYNAMIC, and LLM.int8() with mask != NULL: amax over the
+ * inlier columns only, outlier columns get 0), one work-item per row; the row is written
+ * with stride ldq >= K and the padding [K, ldq) zeroed so the GEMM may read whole chunks. */
+__kernel void qk_quant_i8_row(__global const float *x, int x_off, int ldx, int K, __global const uchar *mask,
+                              __global qk_q_t *q, int ldq, __global float *sx) {
+    int r = get_global_id(0);
+    __global const float *xr = x + x_off + (long)r * ldx;
+    __global qk_q_t *qr = q + (long)r * ldq;
+    float amax = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float a = fabs(xr[k]);
+        if ((!mask || !mask[k]) && a <= FLT_MAX && a > amax) amax = a;
+    }
+    float s = qk_div(amax, 127.0f), inv = qk_int_inv(s);
+    if (inv == 0.0f) s = 0.0f;
+    sx[r] = s;
+    for (int k = 0; k < K; k++) qr[k] = (mask && mask[k]) ? (qk_q_t)0 : qk_i8_round(xr[k] * inv);
+    for (int k = K; k < ldq; k++) qr[k] = (qk_q_t)0;
+}
+
+/* LLM.int8() outlier columns of a device-resident X (the cl_mem entry point): gid0 = column. */
+__kernel void qk_llm_mask(__global const float *x, int x_off, int ldx, int M, int K, float thr,
+                          __global uchar *mask) {
+    int k = get_global_id(0);
+    if (k >= K) return;
+    uchar o = 0;
+    for (int r = 0; r < M; r++) o |= fabs(x[x_off + (long)r * ldx + k]) > thr;
+    mask[k] = o;
+}
+
+/* FP8 scale of a row (quantize op: the scale of a ROW tensor; FP8 x FP8 matmul: sx of an
+ * activation row): gid0 = row. */
+__kernel void qk_fp8_row_scale(__global const float *x, int x_off, int ldx, int cols, float fmax,
+                               __global float *scales) {
+    int r = get_global_id(0);
+    scales[r] = qk_fp8_scale(qk_i8_amax(x + x_off + (long)r * ldx, cols), fmax);
+}
+
+/* FP8 x FP8 activations: fp8(x * (1/sx)) saturating, stored decoded (exact) as f32 with row
+ * stride ldq and zero padding, what gemm_float.cl's FP8 kernels read. gid0 = element. */
+__kernel void qk_fp8_act(__global const float *x, int x_off, int ldx, int K, __global const float *sx, int e5m2,
+                         __global float *q, int ldq) {
+    int k = get_global_id(0), r = get_global_id(1);
+    if (k >= ldq) return;
+    float v = 0.0f;
+    if (k < K) {
+        float xv = x[x_off + (long)r * ldx + k] * qk_div(1.0f, sx[r]);
+        v = e5m2 ? qk_e5m2_to_f32(qk_f32_to_e5m2(xv, 1)) : qk_e4m3_to_f32(qk_f32_to_e4m3(xv, 1));
+    }
+    q[(long)r * ldq + k] = v;
+}
