@@ -12,21 +12,34 @@
 
 #define QK_X86_NEED (QKERN_CPU_AVX512F | QKERN_CPU_AVX512BW | QKERN_CPU_AVX512VL | QKERN_CPU_AVX512VNNI)
 
-/* The kernel families' tunables. Defaults measured on the development machine (AMD EPYC
- * Zen 4, 2 vCPU, 1 MiB… 2 MiB L2 per core, 32 MiB L3; vpdpbusd zmm 1/cycle): see
- * docs/performance-x86.md for the runs behind each number. */
+/* The kernel families' tunables, as data for the autotuner (fields: x86.h). Defaults were
+ * measured on the development machine (AMD EPYC Zen 4 under KVM, 2 vCPU, 1 MiB L2 per
+ * core, 32 MiB L3; vpdpbusd zmm retires 1/cycle, ~450 GOPS per core) with a driver timing
+ * compute() in thread CPU time; docs/performance-x86.md has the runs. Common to all:
+ *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in the 1 MiB L2 while
+ *     m_block rows stream past; larger K just streams the panels from L3.
+ *   m_block 96: 12 row tiles of 8 (or 16 of 6) reuse each panel pair from L1/L2.
+ *   prefetch 0: the hardware prefetcher already keeps one panel stream per GEMV tile fed;
+ *     software prefetch 512 / 1024 / 2048 B ahead measured 5 / 17 / 30 % slower (Q4_0 and
+ *     I8, M = 1, N = 11008, K = 4096, 1.1 GiB rotated).
+ *   gemv_max_m 8: at M ≤ 8 the one-panel GEMV tiles read every weight byte once; above
+ *     it the two-panel GEMM tiles win (half the broadcasts per vpdpbusd). */
 const qk_x86_tune qk_x86_tunes[] = {
     {"i8_i8", 8, 2, 8, 128, 96, 0,
-     "8x32: 16 int32 accumulators + 2 weight vectors + 1 broadcast; 10 loads per 16 vpdpbusd keeps the "
-     "load ports below the 1 zmm vpdpbusd/cycle of Zen 4. 128 columns × K int8 = 512 KiB at K=4096 stays in L2."},
+     "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
+     "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32"},
     {"i8_i4", 6, 2, 8, 128, 96, 0,
-     "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); nibble unpack runs on the ALU pipes beside vpdpbusd"},
-    {"q8_0_q4_0", 6, 2, 8, 128, 96, 0, "as i8_i4; per 32-block scale d_w·d_x costs a mul + cvt + fma per accumulator"},
-    {"q8_0_q8_0", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 with int8 codes"},
-    {"q8_1_q4_1", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x term"},
-    {"f32", 4, 2, 0, 128, 96, 0, "4x32 f32 FMA: 8 f32 + 8 group accumulators; codes decoded per 16×4 chunk"},
+     "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
+     "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
+    {"q8_0_q4_0", 6, 2, 8, 128, 96, 0,
+     "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
+     "not the tile, bounds it"},
+    {"q8_0_q8_0", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
+    {"q8_1_q4_1", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
+    {"f32", 4, 2, 0, 128, 96, 0,
+     "4x32 f32 FMA: 8 group + 8 total f32 accumulators, codes decoded once per 16x4 chunk for 4 rows"},
     {"fp8_fp8", 8, 2, 0, 128, 96, 0,
-     "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile)"},
+     "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile shape)"},
     {NULL, 0, 0, 0, 0, 0, 0, NULL},
 };
 
