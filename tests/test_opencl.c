@@ -1,12 +1,17 @@
 /* The OpenCL backend against scalar, on whatever OpenCL device this machine has (PoCL in CI):
- *   - matmul in every integer mode it implements, through the public API, within the
- *     conformance bound |y - y_ref| <= 1e-5*sum|w*x| + 1e-6, tails M, N in {1,3,7,16,33},
- *     sentinel-guarded Y with ldy padding that must stay untouched;
- *   - quantize bytes identical to scalar (I8 row / group / static, Q8_0, Q8_1) including
- *     NaN / Inf / all-zero blocks;
+ *   - matmul in every mode (float activations for every weight format, FP8 x FP8,
+ *     LLM.int8(), the integer modes), through the public API, within the conformance bound
+ *     |y - y_ref| <= 1e-5*sum|w*x| + 1e-6, tails M in {1,3,7,16}, N in {1,7,33}, odd K for
+ *     the per-row 8-bit formats, sentinel-guarded Y with ldy padding that must stay untouched;
+ *   - quantize bytes (codes, scales, zero points) identical to scalar for every format,
+ *     dynamic / static / per-tensor scales, saturating and non-saturating FP8, including
+ *     NaN / Inf / all-zero blocks / denormals;
+ *   - dequantize values identical to scalar for every format, also on random code bytes
+ *     (every FP8 code, NaN / Inf / subnormal ggml scales);
  *   - device errors: a broken build option gives QKERN_DEVICE_ERROR with the build log;
  *   - the program cache: memory hit, disk hit in a fresh context, a corrupt entry rebuilt;
- *   - the cl_mem entry point, on qkern's own cl_context and on an engine's queue.
+ *   - the cl_mem entry point (int, float, FP8 and LLM.int8() modes; the outlier mask then
+ *     found on the device), on qkern's own cl_context and on an engine's queue.
  * Without an OpenCL platform (OCL_ICD_VENDORS pointing at an empty directory) it checks that
  * the backend reports unavailable with the reason, that everything else works, prints
  * "opencl: skipped, <reason>" and passes. */
@@ -92,6 +97,26 @@ typedef struct mcase {
 } mcase;
 
 static const mcase g_mcases[] = {
+    /* float activations, every weight format (dequantised in registers on the device) */
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_I8, 64, 0, QKERN_ACT_FLOAT},
+    {QKERN_I8_ASYM, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_I8_ASYM, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FLOAT},
+    {QKERN_I4, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, QKERN_ACT_FLOAT},
+    {QKERN_Q4_0, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q4_1, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q8_0, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_Q8_1, 32, 0, QKERN_ACT_FLOAT},
+    {QKERN_NF4, 64, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT},
+    {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FLOAT},
+    /* FP8 x FP8, LLM.int8() */
+    {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, QKERN_ACT_FP8_E4M3},
+    {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FP8_E4M3},
+    {QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, 0, QKERN_ACT_FP8_E5M2},
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_LLM_INT8},
+    /* integer activations */
     {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_I8_DYNAMIC},
     {QKERN_I8, 64, 0, QKERN_ACT_I8_DYNAMIC},
     {QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC},
@@ -168,6 +193,13 @@ START_TEST(test_matmul_vs_scalar) {
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) check_matmul(ctx, sc, c, ms[a], ns[b], 128, seed++);
     check_matmul(ctx, sc, c, 5, 9, 512, seed++);
+    /* One scale per row or tensor of 8-bit codes: any K (the device pads K to 32). */
+    int any_k = (c->group == QKERN_GROUP_ROW || c->group == QKERN_GROUP_TENSOR) &&
+                (c->f == QKERN_I8 || c->f == QKERN_I8_ASYM || c->f == QKERN_FP8_E4M3 || c->f == QKERN_FP8_E5M2);
+    if (any_k) {
+        check_matmul(ctx, sc, c, 1, 7, 45, seed++);
+        check_matmul(ctx, sc, c, 6, 5, 77, seed++);
+    }
     qkern_context_destroy(sc);
     qkern_context_destroy(ctx);
 }
@@ -175,12 +207,12 @@ END_TEST
 
 START_TEST(test_matmul_fallback_shapes) {
     SKIP_IF_NO_DEVICE();
-    /* K not a multiple of 32 (I8 per row): the backend declines and scalar packs, visibly. */
+    /* I8 groups of 16 (not whole 32-chunks): the backend declines and scalar packs, visibly. */
     qkern_context *ctx = ctx_named("opencl");
     qk_qbuf w;
-    ck_assert(qk_qbuf_alloc(&w, (qkern_quant_desc){QKERN_I8, QKERN_GROUP_ROW, 0}, 4, 40));
+    ck_assert(qk_qbuf_alloc(&w, (qkern_quant_desc){QKERN_I8, 16, 0}, 4, 48));
     memset(w.data.p, 1, w.t.data_bytes);
-    for (int i = 0; i < 4; i++) ((float *)w.scales.p)[i] = 0.5f;
+    for (int i = 0; i < 12; i++) ((float *)w.scales.p)[i] = 0.5f;
     qkern_matmul_options o;
     qkern_matmul_options_init(&o);
     o.act = QKERN_ACT_I8_DYNAMIC;
@@ -189,10 +221,10 @@ START_TEST(test_matmul_fallback_shapes) {
     const char *be = NULL;
     ck_assert_int_eq(qkern_packed_weights_info(p, NULL, NULL, &be, NULL), QKERN_OK);
     ck_assert_str_eq(be, "scalar");
-    float x[40], y[4];
-    for (int i = 0; i < 40; i++) x[i] = 1.0f;
-    ck_assert_int_eq(qkern_matmul(ctx, p, 1, x, 40, y, 4), QKERN_OK);
-    ck_assert_msg(fabsf(y[0] - 20.0f) < 1e-4f, "y[0] = %.9g", y[0]); /* (1/127) * 0.5 * (40 * 127 * 1) */
+    float x[48], y[4];
+    for (int i = 0; i < 48; i++) x[i] = 1.0f;
+    ck_assert_int_eq(qkern_matmul(ctx, p, 1, x, 48, y, 4), QKERN_OK);
+    ck_assert_msg(fabsf(y[0] - 24.0f) < 1e-4f, "y[0] = %.9g", y[0]); /* 3 groups × (1/127)·0.5·(16·127·1) */
     qkern_packed_weights_destroy(p);
     qk_qbuf_free(&w);
     qkern_context_destroy(ctx);
@@ -217,14 +249,24 @@ static void check_quant(qkern_context *ctx, qkern_context *sc, qkern_quant_desc 
     ck_assert(qk_qbuf_alloc(&a, d, rows, cols));
     ck_assert(qk_qbuf_alloc(&b, d, rows, cols));
     if (d.flags & QKERN_QUANT_STATIC_SCALES) {
-        for (size_t i = 0; i < a.t.scales_bytes / 4; i++) ((float *)a.scales.p)[i] = ((float *)b.scales.p)[i] = 0.01f * (float)(i % 7);
+        if (d.format == QKERN_I4) {
+            /* f16 scales: 0, denormal, normal, huge, Inf, NaN, negative */
+            static const uint16_t h[] = {0x0000, 0x0001, 0x2e66, 0x3c00, 0x7bff, 0x7c00, 0x7e00, 0xae66};
+            for (size_t i = 0; i < a.t.scales_bytes / 2; i++) ((uint16_t *)a.scales.p)[i] = ((uint16_t *)b.scales.p)[i] = h[i % 8];
+        } else {
+            for (size_t i = 0; i < a.t.scales_bytes / 4; i++)
+                ((float *)a.scales.p)[i] = ((float *)b.scales.p)[i] = i % 7 == 6 ? NAN : 0.01f * (float)(i % 7);
+        }
+        for (size_t i = 0; i < a.t.zeros_bytes; i++) /* out-of-range zero points are clamped alike */
+            ((unsigned char *)a.zeros.p)[i] = ((unsigned char *)b.zeros.p)[i] = (unsigned char)(i * 37 + 5);
     }
     ck_assert_msg(qkern_quantize(ctx, x, QKERN_F32, n * sizeof(float), &a.t) == QKERN_OK, "%s", qkern_last_error());
     ck_assert_int_eq(qkern_quantize(sc, x, QKERN_F32, n * sizeof(float), &b.t), QKERN_OK);
     ck_assert(qk_qbuf_guards_ok(&a));
     ck_assert_msg(memcmp(a.data.p, b.data.p, a.t.data_bytes) == 0, "%s group %lld: quantised bytes differ",
                   qkern_format_get_info(d.format, &(qkern_format_info){0}) == QKERN_OK ? "fmt" : "?", (long long)d.group);
-    if (a.t.scales_bytes) ck_assert(memcmp(a.scales.p, b.scales.p, a.t.scales_bytes) == 0);
+    if (a.t.scales_bytes) ck_assert_msg(memcmp(a.scales.p, b.scales.p, a.t.scales_bytes) == 0, "scales differ");
+    if (a.t.zeros_bytes) ck_assert_msg(memcmp(a.zeros.p, b.zeros.p, a.t.zeros_bytes) == 0, "zero points differ");
     qk_qbuf_free(&a);
     qk_qbuf_free(&b);
     free(x);
@@ -242,6 +284,90 @@ START_TEST(test_quantize_vs_scalar) {
         check_quant(ctx, sc, (qkern_quant_desc){QKERN_I8, 48, QKERN_QUANT_STATIC_SCALES}, 3, 96, special);
         check_quant(ctx, sc, (qkern_quant_desc){QKERN_Q8_0, 32, 0}, 4, 256, special);
         check_quant(ctx, sc, (qkern_quant_desc){QKERN_Q8_1, 32, 0}, 4, 256, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I8, QKERN_GROUP_ROW, 0}, 3, 45, special); /* odd K */
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I8_ASYM, QKERN_GROUP_ROW, 0}, 5, 96, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I8_ASYM, QKERN_GROUP_TENSOR, 0}, 5, 96, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I8_ASYM, QKERN_GROUP_ROW, QKERN_QUANT_STATIC_SCALES}, 3, 64, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I4, 32, 0}, 3, 128, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I4, QKERN_GROUP_ROW, 0}, 3, 70, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I4, 64, QKERN_QUANT_ASYMMETRIC}, 3, 128, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I4, 16, QKERN_QUANT_STATIC_SCALES}, 3, 128, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_I4, 32, QKERN_QUANT_ASYMMETRIC | QKERN_QUANT_STATIC_SCALES}, 3, 64, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_Q4_0, 32, 0}, 4, 256, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_Q4_1, 32, 0}, 4, 256, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_NF4, 64, 0}, 3, 128, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_NF4, 32, QKERN_QUANT_STATIC_SCALES}, 3, 128, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0}, 3, 45, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, QKERN_QUANT_FP8_NO_SATURATE}, 3, 200, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E5M2, QKERN_GROUP_ROW, QKERN_QUANT_FP8_NO_SATURATE}, 3, 96, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0}, 3, 96, special);
+        check_quant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E4M3, QKERN_GROUP_ROW, QKERN_QUANT_STATIC_SCALES}, 7, 64, special);
+    }
+    qkern_context_destroy(sc);
+    qkern_context_destroy(ctx);
+}
+END_TEST
+
+/* ---- dequantize vs scalar ------------------------------------------------------------- */
+
+/* Scalar quantises, then (random != 0) the code bytes are replaced by random bytes (every
+ * code, and for ggml blocks also the f16 d / m / s fields: NaN, Inf, subnormal); both
+ * backends dequantise; values identical (any NaN equals any NaN: payloads are not part of
+ * the contract), and nothing written outside dst. */
+static void check_dequant(qkern_context *ctx, qkern_context *sc, qkern_quant_desc d, int64_t rows, int64_t cols,
+                          int random) {
+    size_t n = (size_t)(rows * cols);
+    float *x = malloc(n * sizeof(float)), *yr = malloc(n * sizeof(float));
+    qk_fill(x, n, QK_PAT_GAUSS_OUTLIERS, (uint64_t)(rows * 7 + cols));
+    qk_qbuf q;
+    ck_assert(qk_qbuf_alloc(&q, d, rows, cols));
+    ck_assert_int_eq(qkern_quantize(sc, x, QKERN_F32, n * sizeof(float), &q.t), QKERN_OK);
+    if (random) {
+        uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)cols;
+        unsigned char *b = q.data.p;
+        for (size_t i = 0; i < q.t.data_bytes; i++) {
+            h ^= h << 13, h ^= h >> 7, h ^= h << 17;
+            b[i] = (unsigned char)(h >> 24);
+            if (d.format == QKERN_FP8_E4M3 || d.format == QKERN_FP8_E5M2) b[i] = (unsigned char)i; /* every code */
+        }
+    }
+    qk_guarded yo = qk_guarded_alloc(n * sizeof(float));
+    ck_assert_msg(qkern_dequantize(ctx, &q.t, yo.p, QKERN_F32, n * sizeof(float)) == QKERN_OK, "%s", qkern_last_error());
+    ck_assert_int_eq(qkern_dequantize(sc, &q.t, yr, QKERN_F32, n * sizeof(float)), QKERN_OK);
+    ck_assert(qk_guard_ok(&yo));
+    const float *yg = yo.p;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(yg[i]) && isnan(yr[i])) continue;
+        ck_assert_msg(memcmp(&yg[i], &yr[i], 4) == 0, "format %d group %lld: y[%zu] = %.9g, scalar %.9g", (int)d.format,
+                      (long long)d.group, i, (double)yg[i], (double)yr[i]);
+    }
+    qk_guarded_free(&yo);
+    qk_qbuf_free(&q);
+    free(x);
+    free(yr);
+}
+
+START_TEST(test_dequantize_vs_scalar) {
+    SKIP_IF_NO_DEVICE();
+    qkern_context *ctx = ctx_named("opencl"), *sc = ctx_named("scalar");
+    char buf[16384];
+    qkern_context_describe(ctx, buf, sizeof buf, NULL);
+    ck_assert_ptr_nonnull(strstr(buf, "qk_dequant_nf4__opencl"));
+    ck_assert_ptr_null(strstr(buf, "[fallback")); /* every op / format of the describe table runs here */
+    for (int random = 0; random < 2; random++) {
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I8, QKERN_GROUP_ROW, 0}, 3, 45, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I8, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I8_ASYM, QKERN_GROUP_ROW, 0}, 3, 64, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I8_ASYM, QKERN_GROUP_TENSOR, 0}, 3, 64, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I4, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_I4, 64, QKERN_QUANT_ASYMMETRIC}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_Q8_0, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_Q8_1, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_Q4_0, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_Q4_1, 32, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_NF4, 64, 0}, 3, 128, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0}, 3, 256, random);
+        check_dequant(ctx, sc, (qkern_quant_desc){QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0}, 3, 256, random);
     }
     qkern_context_destroy(sc);
     qkern_context_destroy(ctx);
@@ -330,20 +456,25 @@ END_TEST
 
 /* ---- cl_mem entry point ---------------------------------------------------------------- */
 
-static void run_on_buffers(qkern_context *ctx, cl_context cc, cl_command_queue q) {
+static void run_on_buffers(qkern_context *ctx, cl_context cc, cl_command_queue q, qkern_quant_desc d,
+                           qkern_act_mode act) {
     const int64_t m = 6, n = 20, k = 128, ldx = 130, ldy = 24;
     float *wf = malloc(sizeof(float) * n * k), *x = calloc((size_t)(m * ldx), sizeof(float));
     float yh[6 * 24], yd[6 * 24];
     qk_fill(wf, (size_t)(n * k), QK_PAT_UNIFORM, 5);
     qk_fill(x, (size_t)(m * ldx), QK_PAT_GAUSS_OUTLIERS, 6);
     qk_qbuf w;
-    ck_assert(qk_qbuf_alloc(&w, (qkern_quant_desc){QKERN_Q4_0, 32, 0}, n, k));
+    ck_assert(qk_qbuf_alloc(&w, d, n, k));
     ck_assert_int_eq(qkern_quantize(ctx, wf, QKERN_F32, sizeof(float) * n * k, &w.t), QKERN_OK);
     qkern_matmul_options o;
     qkern_matmul_options_init(&o);
-    o.act = QKERN_ACT_Q8_0;
+    o.act = act;
+    if (act == QKERN_ACT_LLM_INT8) x[2 * ldx + 17] = 40.0f; /* an outlier column the device must find */
     qkern_packed_weights *p = NULL;
     ck_assert_int_eq(qkern_pack_weights(ctx, &w.t, &o, &p), QKERN_OK);
+    const char *be = NULL;
+    ck_assert_int_eq(qkern_packed_weights_info(p, NULL, NULL, &be, NULL), QKERN_OK);
+    ck_assert_str_eq(be, "opencl");
     memset(yh, 0, sizeof yh);
     ck_assert_int_eq(qkern_matmul(ctx, p, m, x, ldx, yh, ldy), QKERN_OK);
     cl_int e = CL_SUCCESS;
@@ -382,7 +513,11 @@ START_TEST(test_cl_mem_entry) {
     cl_device_id dev = NULL;
     ck_assert_int_eq(qkern_opencl_context_info(ctx, &cc, &dev, &q), QKERN_OK);
     ck_assert_ptr_nonnull(cc);
-    run_on_buffers(ctx, cc, q);
+    run_on_buffers(ctx, cc, q, (qkern_quant_desc){QKERN_Q4_0, 32, 0}, QKERN_ACT_Q8_0);
+    /* the outlier mask decided on the device from the engine's X */
+    run_on_buffers(ctx, cc, q, (qkern_quant_desc){QKERN_I8, QKERN_GROUP_ROW, 0}, QKERN_ACT_LLM_INT8);
+    run_on_buffers(ctx, cc, q, (qkern_quant_desc){QKERN_NF4, 64, 0}, QKERN_ACT_FLOAT);
+    run_on_buffers(ctx, cc, q, (qkern_quant_desc){QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0}, QKERN_ACT_FP8_E4M3);
     /* weights packed elsewhere are refused */
     qkern_context *sc = ctx_named("scalar");
     qk_qbuf w;
@@ -414,7 +549,9 @@ START_TEST(test_cl_mem_entry) {
     cl_context got = NULL;
     ck_assert_int_eq(qkern_opencl_context_info(ectx, &got, NULL, NULL), QKERN_OK);
     ck_assert_ptr_eq(got, ec);
-    run_on_buffers(ectx, ec, eq);
+    run_on_buffers(ectx, ec, eq, (qkern_quant_desc){QKERN_Q4_0, 32, 0}, QKERN_ACT_Q8_0);
+    run_on_buffers(ectx, ec, eq, (qkern_quant_desc){QKERN_I8, QKERN_GROUP_ROW, 0}, QKERN_ACT_LLM_INT8);
+    run_on_buffers(ectx, ec, eq, (qkern_quant_desc){QKERN_I4, 32, QKERN_QUANT_ASYMMETRIC}, QKERN_ACT_FLOAT);
     qkern_context_destroy(ectx);
     clReleaseCommandQueue(eq);
     clReleaseContext(ec);
@@ -429,6 +566,7 @@ static Suite *opencl_suite(void) {
     tcase_add_loop_test(tc, test_matmul_vs_scalar, 0, (int)(sizeof g_mcases / sizeof g_mcases[0]));
     tcase_add_test(tc, test_matmul_fallback_shapes);
     tcase_add_test(tc, test_quantize_vs_scalar);
+    tcase_add_test(tc, test_dequantize_vs_scalar);
     tcase_add_test(tc, test_build_error);
     tcase_add_test(tc, test_program_cache);
     tcase_add_test(tc, test_cl_mem_entry);
