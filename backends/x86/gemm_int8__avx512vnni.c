@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backends/x86/x86.h"
+#include "backends/x86/x86_quant.h"
 #include "kernels/format_fp8.h"
 #include "kernels/format_half.h"
 #include "kernels/format_int.h"
@@ -114,15 +115,9 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
         }
         case QKERN_ACT_FP8_E4M3:
         case QKERN_ACT_FP8_E5M2: {
-            /* The FP8 quantiser with the row's static scale (format_fp8.h), then widened to
-             * BF16, which is exact for both formats. */
-            const qkern_format af = P->act == QKERN_ACT_FP8_E4M3 ? QKERN_FP8_E4M3 : QKERN_FP8_E5M2;
-            float sx = qk_fp8_scale_for_amax(qk_fp8_amax_finite(xr, (size_t)K), qk_fp8_max(af));
-            const float inv = 1.0f / sx;
-            uint16_t *h = (uint16_t *)row;
-            for (int64_t i = 0; i < K; i++)
-                h[i] = (uint16_t)(qk_f32_bits(qk_fp8_to_f32(qk_f32_to_fp8(xr[i] * inv, af, 1), af)) >> 16);
-            for (int64_t i = K; i < kp; i++) h[i] = 0;
+            /* The FP8 quantiser with the row's static scale (format_fp8.h), widened to BF16. */
+            float sx;
+            qk_x86_fp8_act_row__avx512vnni(xr, K, kp, P->act == QKERN_ACT_FP8_E5M2, &sx, (uint16_t *)row);
             float *fs = (float *)(row + ((size_t)kp * 2 + 63) / 64 * 64);
             fs[0] = sx;
             break;

@@ -55,6 +55,36 @@ static void qk_row(const float *x, uint8_t *q, int64_t n, float inv, const int e
     }
 }
 
+void qk_x86_fp8_act_row__avx512vnni(const float *x, int64_t k, int64_t kp, int e5m2, float *sx, uint16_t *bf) {
+    const float scale = qk_fp8_scale_for_amax(qk_amax_finite(x, k), e5m2 ? QK_FP8_E5M2_MAX : QK_FP8_E4M3_MAX);
+    const __m512 vi = _mm512_set1_ps(1.0f / scale);
+    for (int64_t i = 0; i < kp; i += 16) {
+        int64_t live = k - i < 0 ? 0 : k - i;
+        __mmask16 t = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+        __m512i c = e5m2 ? qk_enc(_mm512_mul_ps(_mm512_maskz_loadu_ps(t, x + i), vi), 1, 1)
+                         : qk_enc(_mm512_mul_ps(_mm512_maskz_loadu_ps(t, x + i), vi), 0, 1);
+        /* FP8 → f32 is exact; its top half is the BF16 the kernels multiply. */
+        __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+        __m512i em = _mm512_and_si512(c, _mm512_set1_epi32(0x7F));
+        __m512 f;
+        if (e5m2) {
+            f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 21)), _mm512_set1_ps(0x1p112f));
+            __mmask16 sp = _mm512_cmpge_epi32_mask(em, _mm512_set1_epi32(0x7C));
+            __mmask16 mant = _mm512_test_epi32_mask(em, _mm512_set1_epi32(3));
+            f = _mm512_mask_mov_ps(f, sp, _mm512_castsi512_ps(_mm512_mask_mov_epi32(
+                                              _mm512_set1_epi32(0x7F800000), mant, _mm512_set1_epi32(0x7FC00000))));
+        } else {
+            f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 20)), _mm512_set1_ps(0x1p120f));
+            f = _mm512_mask_mov_ps(f, _mm512_cmpeq_epi32_mask(em, _mm512_set1_epi32(0x7F)),
+                                   _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
+        }
+        __m512i b = _mm512_srli_epi32(_mm512_or_si512(_mm512_castps_si512(f), sign), 16);
+        int64_t n = kp - i < 16 ? kp - i : 16;
+        _mm512_mask_cvtepi32_storeu_epi16(bf + i, (__mmask16)((1u << n) - 1), _mm512_maskz_mov_epi32(t, b));
+    }
+    *sx = scale;
+}
+
 void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                   int64_t r1) {
     const int e5m2 = L->format == QKERN_FP8_E5M2;

@@ -20,6 +20,9 @@ void qk_x86_dequant_i8_asym__avx512vnni(const qkern_qtensor *src, const qk_layou
 /* FP8 quantiser (quant_fp8__avx512vnni.c). */
 void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                   int64_t r1);
+/* One activation row of the FP8 × FP8 modes: the row scale sx (format_fp8.h), the saturating
+ * FP8 codes of x·(1/sx), stored widened to BF16 (exact); kp - k zero padding. */
+void qk_x86_fp8_act_row__avx512vnni(const float *x, int64_t k, int64_t kp, int e5m2, float *sx, uint16_t *bf);
 void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L, float *dst, int64_t r0, int64_t r1);
 
 #endif
