@@ -282,11 +282,13 @@ static void qk_ocl_tile(int64_t m, int *mr, int *nr) {
 
 /* Work-groups of 8 n-tiles x 16 m-tiles: on a CPU device a group runs as one loop on one
  * core, so its W rows (32 x K) and X rows (64 x K) are reused from L2 (measured: 1.5x the
- * GOPS of a 16 x 1 group at M = 512, N = K = 4096 on PoCL). QKERN_OPENCL_LWS overrides. */
-static void qk_ocl_lws(size_t gx, size_t gy, int64_t m, size_t *lx, size_t *ly) {
-    *lx = gx < 8 ? gx : 8;
-    *ly = gy < 16 ? gy : 16;
-    if (m == 1) *lx = gx < 16 ? gx : 16;
+ * GOPS of a 16 x 1 group at M = 512, N = K = 4096 on PoCL). The shape is fixed (the global
+ * range is rounded up; surplus work-items return at once) because PoCL compiles a kernel
+ * once per local size: a size that followed M and N cost a compile per shape.
+ * QKERN_OPENCL_LWS="AxB" overrides. */
+static void qk_ocl_lws(int64_t m, size_t *lx, size_t *ly) {
+    *lx = m == 1 ? 16 : 8;
+    *ly = m == 1 ? 1 : 16;
     const char *lws = getenv("QKERN_OPENCL_LWS");
     unsigned a, b;
     if (lws && sscanf(lws, "%ux%u", &a, &b) == 2 && a && b) { *lx = a; *ly = b; }
@@ -410,7 +412,7 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
     int in = (int)n, ik = (int)k, ldq = (int)kp, K32 = pk->K32, n_out = 0;
     const int is_int = pk->kind == QK_OCL_INT || pk->kind == QK_OCL_LLM;
     size_t gx = (size_t)((n + nr - 1) / nr), gy = (size_t)(mpad / mr), lx, ly;
-    qk_ocl_lws(gx, gy, m, &lx, &ly);
+    qk_ocl_lws(m, &lx, &ly);
     const char *what = "activation quantisation";
 
     /* 1. activations: int8 codes held in f32 (+ scales), FP8 values, or zero-padded rows */
@@ -431,8 +433,8 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
         } else if (s == QKERN_OK) {
             s = qk_ocl_kernel_cached(st, "quant_act.cl", aopts, "qk_quant_i8_row", &kq);
             if (s == QKERN_OK) {
-                QK_ARGS(&x, &xo, &ildx, &ik, &mask, &qx, &ldq, &sx);
-                e = qk_ocl_launch(q, kq, "miiimmim", ptr_, nargs_, (size_t)m, 1, 1, 1);
+                QK_ARGS(&x, &xo, &ildx, &im, &ik, &mask, &qx, &ldq, &sx);
+                e = qk_ocl_launch(q, kq, "miiiimmim", ptr_, nargs_, (size_t)m, 1, 1, 1);
             }
         }
     } else if (s == QKERN_OK && pk->kind == QK_OCL_FP8) {
@@ -441,8 +443,8 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
         if (s == QKERN_OK) s = qk_ocl_kernel_cached(st, "quant_act.cl", aopts, "qk_fp8_row_scale", &kq);
         if (s == QKERN_OK) {
             float fmax = pk->e5m2_act ? 57344.0f : 448.0f;
-            QK_ARGS(&x, &xo, &ildx, &ik, &fmax, &sx);
-            e = qk_ocl_launch(q, kq, "miiifm", ptr_, nargs_, (size_t)m, 1, 1, 1);
+            QK_ARGS(&x, &xo, &ildx, &im, &ik, &fmax, &sx);
+            e = qk_ocl_launch(q, kq, "miiiifm", ptr_, nargs_, (size_t)m, 1, 1, 1);
         }
         if (s == QKERN_OK && e == CL_SUCCESS) s = qk_ocl_kernel_cached(st, "quant_act.cl", aopts, "qk_fp8_act", &kq);
         if (s == QKERN_OK && e == CL_SUCCESS) {
@@ -482,7 +484,7 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
             if (s == QKERN_OK) {
                 int ldw = (int)kp;
                 QK_ARGS(&x, &xo, &ildx, &idx, &n_out, &pk->wq, &ldw, &pk->sw, &y, &yo, &ildy, &im, &in);
-                e = qk_ocl_launch(q, kg, "miimimimmiiii", ptr_, nargs_, (size_t)n, (size_t)m, n < 16 ? 1 : 16, 1);
+                e = qk_ocl_launch(q, kg, "miimimimmiiii", ptr_, nargs_, (size_t)n, (size_t)m, 16, 1);
             }
         }
     } else if (s == QKERN_OK) {

@@ -123,9 +123,10 @@ __kernel void qk_q8_split(__global const float *x, int x_off, int ldx, int nb, _
 /* I8 row rule for the matmul (I8_DYNAMIC, and LLM.int8() with mask != NULL: amax over the
  * inlier columns only, outlier columns get 0), one work-item per row; the row is written
  * with stride ldq >= K and the padding [K, ldq) zeroed so the GEMM may read whole chunks. */
-__kernel void qk_quant_i8_row(__global const float *x, int x_off, int ldx, int K, __global const uchar *mask,
+__kernel void qk_quant_i8_row(__global const float *x, int x_off, int ldx, int M, int K, __global const uchar *mask,
                               __global qk_q_t *q, int ldq, __global float *sx) {
     int r = get_global_id(0);
+    if (r >= M) return;
     __global const float *xr = x + x_off + (long)r * ldx;
     __global qk_q_t *qr = q + (long)r * ldq;
     float amax = 0.0f;
@@ -152,9 +153,10 @@ __kernel void qk_llm_mask(__global const float *x, int x_off, int ldx, int M, in
 
 /* FP8 scale of a row (quantize op: the scale of a ROW tensor; FP8 x FP8 matmul: sx of an
  * activation row): gid0 = row. */
-__kernel void qk_fp8_row_scale(__global const float *x, int x_off, int ldx, int cols, float fmax,
+__kernel void qk_fp8_row_scale(__global const float *x, int x_off, int ldx, int rows, int cols, float fmax,
                                __global float *scales) {
     int r = get_global_id(0);
+    if (r >= rows) return;
     scales[r] = qk_fp8_scale(qk_i8_amax(x + x_off + (long)r * ldx, cols), fmax);
 }
 

@@ -79,8 +79,8 @@ static qkern_status qk_ocl_qrun(qk_ocl *st, const char *name, const char *kinds,
         cl_int e = clSetKernelArg(k, (cl_uint)i, sz, v);
         if (e != CL_SUCCESS) return qk_ocl_fail(e, name);
     }
-    size_t l0 = g0 >= 64 ? 64 : 1;
-    cl_int e = qk_ocl_run2d(st->queue, k, g0, g1, l0, 1);
+    /* One local size for every shape: PoCL compiles a kernel once per local size. */
+    cl_int e = qk_ocl_run2d(st->queue, k, g0, g1, 64, 1);
     return e == CL_SUCCESS ? QKERN_OK : qk_ocl_fail(e, name);
 }
 
@@ -149,8 +149,8 @@ qkern_status qk_ocl_quantize(void *state, const float *src, const qkern_qtensor 
             int e5 = f == QKERN_FP8_E5M2, sat = !(dst->desc.flags & QKERN_QUANT_FP8_NO_SATURATE);
             if (!stat) {
                 float fmax = e5 ? 57344.0f : 448.0f;
-                const void *a[] = {&xb, &zero, &Q.cols, &Q.cols, &fmax, &sb};
-                s = qk_ocl_qrun(st, "qk_fp8_row_scale", "miiifm", a, R, 1);
+                const void *a[] = {&xb, &zero, &Q.cols, &Q.rows, &Q.cols, &fmax, &sb};
+                s = qk_ocl_qrun(st, "qk_fp8_row_scale", "miiiifm", a, R, 1);
             }
             if (s == QKERN_OK) {
                 const void *a[] = {&xb, &Q.cols, &db, &sb, &Q.tensor, &e5, &sat};
