@@ -41,14 +41,15 @@ void qkb_claim_memory(QkbOwner who) {
     g_owner = who;
 }
 
-void *qkb_alloc(size_t bytes) {
+void *qkb_alloc(size_t bytes, bool huge) {
     size_t len = (bytes + 4095) & ~size_t(4095);
     void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
+    (void)huge;
 #if defined(MADV_HUGEPAGE)
     // Fewer TLB misses on a 1 GiB stream: the ceiling should be what the memory system
     // can do, not what 4 KiB pages allow. Ignored where transparent huge pages are off.
-    madvise(p, len, MADV_HUGEPAGE);
+    if (huge) madvise(p, len, MADV_HUGEPAGE);
 #endif
     return p;
 }

@@ -54,7 +54,7 @@ def load(path):
     ceilings = {}
     for key, val in ctx.items():
         for prefix, field in (("qk_int8_peak_gops_t", "int8"), ("qk_f32_peak_gflops_t", "f32"),
-                              ("qk_read_gbs_t", "read"), ("qk_copy_gbs_t", "copy"),
+                              ("qk_read_gbs_t", "read"), ("qk_read4k_gbs_t", "read4k"), ("qk_copy_gbs_t", "copy"),
                               ("qk_probe_cpu_share_t", "cpu_share")):
             if key.startswith(prefix):
                 ceilings.setdefault(int(key[len(prefix):]), {})[field] = float(val)
@@ -94,12 +94,12 @@ def build_tables(ctx, ceilings, rows):
     out.append("### Ceilings (measured by this run)")
     out.append("")
     out.append(f"| threads | int8 dot peak GOPS ({ctx.get('qk_int8_isa', '?')}) | f32 FMA peak GFLOPS "
-               f"({ctx.get('qk_f32_isa', '?')}) | DRAM read GB/s | copy GB/s | CPU share |")
-    out.append("|---:|---:|---:|---:|---:|---:|")
+               f"({ctx.get('qk_f32_isa', '?')}) | DRAM read GB/s | read, 4 KiB pages | copy GB/s | CPU share |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
     for t in sorted(ceilings):
         c = ceilings[t]
         out.append(f"| {t} | {fnum(c.get('int8'))} | {fnum(c.get('f32'))} | {fnum(c.get('read'))} | "
-                   f"{fnum(c.get('copy'))} | {c.get('cpu_share', 1) * 100:.0f}% |")
+                   f"{fnum(c.get('read4k'))} | {fnum(c.get('copy'))} | {c.get('cpu_share', 1) * 100:.0f}% |")
     low = [t for t, c in ceilings.items() if c.get("cpu_share", 1) < 0.9]
     if low:
         out.append("")
@@ -191,8 +191,9 @@ def plot(png, ceilings, mm, peers, threads):
     xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     bw = c["read"]
     for peak, name, style in ((c["int8"], "int8 dot peak", "-"), (c["f32"], "f32 FMA peak", "--")):
-        ax.plot(xs, [min(peak, bw * x) for x in xs], style, color="black", lw=1.5,
-                label=f"{name} {peak:.0f} GOPS, read {bw:.1f} GB/s")
+        ax.plot(xs, [min(peak, bw * x) for x in xs], style, color="black", lw=1.5)
+    if c.get("read4k"):
+        ax.plot(xs, [min(c["int8"], c["read4k"] * x) for x in xs], ":", color="gray", lw=1.2)
     markers = {"scalar": "o", "x86": "s", "neon": "^", "opencl": "D"}
     colors = {}
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -212,6 +213,8 @@ def plot(png, ceilings, mm, peers, threads):
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], ls="-", color="black", label="int8 roofline"),
                Line2D([], [], ls="--", color="black", label="f32 roofline")]
+    if c.get("read4k"):
+        handles.append(Line2D([], [], ls=":", color="gray", label=f"read over 4 KiB pages {c['read4k']:.1f} GB/s"))
     handles += [Line2D([], [], ls="", marker="o", color=col, label=f"activations {fam}") for fam, col in colors.items()]
     handles += [Line2D([], [], ls="", marker=m, color="gray", label=f"backend {b}") for b, m in markers.items()
                 if any(r["parts"][1] == b for r in mm)]

@@ -39,7 +39,8 @@ struct QkbCeilings {
     int threads = 0;
     double int8_ops = 0;   // int8 dot-product ops/s (1 MAC = 2 ops)
     double f32_ops = 0;    // f32 FMA flops/s (1 FMA = 2 flops)
-    double read_bps = 0;   // bytes/s streaming reads from DRAM
+    double read_bps = 0;   // bytes/s streaming reads from DRAM (huge pages advised: the machine's best)
+    double read4k_bps = 0; // the same over 4 KiB pages (what malloc'd memory gets when THP is "madvise")
     double copy_bps = 0;   // bytes/s copy, read + written bytes counted (STREAM convention)
     double cpu_share = 1;  // lowest CPU share (process CPU / (wall × threads)) of the runs kept
 };
@@ -138,8 +139,9 @@ void qkb_fill_activations(float *x, int64_t rows, int64_t cols, uint64_t seed);
 void qkb_fill_weights(float *w, size_t n, uint64_t seed);
 // Touch-and-fill an arbitrary byte buffer with pseudo-random bytes (never the zero page).
 void qkb_fill_bytes(void *p, size_t n, uint64_t seed);
-// Page-aligned allocation (madvise'd for huge pages where the OS allows); free with qkb_free.
-void *qkb_alloc(size_t bytes);
+// Page-aligned allocation, madvise'd for huge pages where the OS allows unless huge is
+// false; free with qkb_free.
+void *qkb_alloc(size_t bytes, bool huge = true);
 void qkb_free(void *p, size_t bytes);
 
 std::string qkb_lower(std::string s);
