@@ -87,3 +87,11 @@ static inline float qk_fp8_scale(float amax, float fmax) {
     const float s = qk_div(amax, fmax);
     return s < FLT_MIN ? FLT_MIN : s;
 }
+
+/* Packed weights (gemm_int.cl, gemm_float.cl): 32-element chunks of cb bytes, the chunks of
+ * 8 consecutive rows interleaved ([n / 8][chunk][n % 8]), so the rows a work-item owns are
+ * read as one sequential stream (hardware prefetchers follow one stream far better than 8
+ * streams 4 KB apart). Byte offset of chunk c of row n. */
+static inline long qk_wchunk(int n, int c, int K32, int cb) {
+    return (((long)(n >> 3) * K32 + c) * 8 + (n & 7)) * cb;
+}

@@ -14,10 +14,12 @@
  *
  * Layouts (packed by matmul_opencl.c; K padded to Kp, a multiple of 32, with codes that
  * decode to 0; X rows padded with zeros by the host side when K is not a multiple of 32):
- *   8-bit formats (I8, I8_ASYM, Q8_0, Q8_1, FP8): wq is N x Kp bytes
+ *   8-bit formats (I8, I8_ASYM, Q8_0, Q8_1, FP8): per 32-chunk 32 bytes
  *   4-bit formats (I4, Q4_0, Q4_1, NF4): per 32-chunk 16 bytes, element j in the low
  *     nibble of byte j and element j+16 in the high nibble (ggml's order; I4 and NF4 are
  *     reordered at pack)
+ *   the chunks of 8 consecutive rows interleaved (common.cl: qk_wchunk), so a work-item's
+ *   rows are one sequential stream
  *   sw   per (n, group) f32 scale (FP8: per row; a per-tensor scale is replicated)
  *   aux  per (n, group) f32: the zero point (I8_ASYM, I4 asym) or m (Q4_1); else unused
  *   xs   NULL, or a per-row scale of X (FP8 x FP8: the activation rows hold FP8 values
@@ -34,35 +36,50 @@
 
 #define QK_DEC_I8(wrow, c, z, wa, wb)                                                           \
     {                                                                                           \
-        __global const char *p_ = (__global const char *)(wrow) + (c)*32;                       \
+        __global const char *p_ = (__global const char *)(wrow) + (c)*256;                       \
         wa = convert_float16(vload16(0, p_));                                                   \
         wb = convert_float16(vload16(1, p_));                                                   \
     }
 /* q - z exactly: both are integers below 2^8 in magnitude */
 #define QK_DEC_I8Z(wrow, c, z, wa, wb)                                                          \
     {                                                                                           \
-        __global const char *p_ = (__global const char *)(wrow) + (c)*32;                       \
+        __global const char *p_ = (__global const char *)(wrow) + (c)*256;                       \
         wa = convert_float16(vload16(0, p_)) - (z);                                             \
         wb = convert_float16(vload16(1, p_)) - (z);                                             \
     }
 #define QK_DEC_NIB(wrow, c, z, wa, wb)                                                          \
     {                                                                                           \
-        uchar16 b_ = vload16(0, (wrow) + (c)*16);                                               \
+        uchar16 b_ = vload16(0, (wrow) + (c)*128);                                               \
         wa = convert_float16(b_ & (uchar16)(15)) - (z);                                         \
         wb = convert_float16(b_ >> (uchar16)(4)) - (z);                                         \
     }
 
-/* bitsandbytes' NF4 codebook (kernels/format_nf4.h), indexed by a lane-wise shuffle. */
-#define QK_NF4_CODEBOOK                                                                                    \
-    (float16)(-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,                    \
-              -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,                   \
-              0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,      \
-              0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f)
+/* bitsandbytes' NF4 codebook (kernels/format_nf4.h) looked up lane-wise by a select tree
+ * on the code's bits (a vector select takes each lane's MSB): 15 blends per 16 codes. A
+ * variable-mask shuffle() of the codebook is scalarised by PoCL (measured 6x slower). */
+#define QK_NF4_C(i) ((float16)(qk_nf4_cb[i]))
+__constant float qk_nf4_cb[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
+};
+static inline float16 qk_nf4_lut(uint16 q) {
+    const int16 b0 = as_int16(q << (uint16)(31)), b1 = as_int16(q << (uint16)(30));
+    const int16 b2 = as_int16(q << (uint16)(29)), b3 = as_int16(q << (uint16)(28));
+    float16 a0 = select(QK_NF4_C(0), QK_NF4_C(1), b0), a1 = select(QK_NF4_C(2), QK_NF4_C(3), b0);
+    float16 a2 = select(QK_NF4_C(4), QK_NF4_C(5), b0), a3 = select(QK_NF4_C(6), QK_NF4_C(7), b0);
+    float16 a4 = select(QK_NF4_C(8), QK_NF4_C(9), b0), a5 = select(QK_NF4_C(10), QK_NF4_C(11), b0);
+    float16 a6 = select(QK_NF4_C(12), QK_NF4_C(13), b0), a7 = select(QK_NF4_C(14), QK_NF4_C(15), b0);
+    float16 c0 = select(a0, a1, b1), c1 = select(a2, a3, b1), c2 = select(a4, a5, b1), c3 = select(a6, a7, b1);
+    float16 d0 = select(c0, c1, b2), d1 = select(c2, c3, b2);
+    return select(d0, d1, b3);
+}
 #define QK_DEC_NF4(wrow, c, z, wa, wb)                                                          \
     {                                                                                           \
-        uchar16 b_ = vload16(0, (wrow) + (c)*16);                                               \
-        wa = shuffle(QK_NF4_CODEBOOK, convert_uint16(b_ & (uchar16)(15)));                      \
-        wb = shuffle(QK_NF4_CODEBOOK, convert_uint16(b_ >> (uchar16)(4)));                      \
+        uchar16 b_ = vload16(0, (wrow) + (c)*128);                                              \
+        wa = qk_nf4_lut(convert_uint16(b_ & (uchar16)(15)));                                    \
+        wb = qk_nf4_lut(convert_uint16(b_ >> (uchar16)(4)));                                    \
     }
 
 /* FP8 -> f32 exactly (kernels/format_fp8.h). The magnitude bits shifted into an f32's
@@ -89,13 +106,13 @@ static inline float16 qk_e5m2_f16v(uchar16 b) {
 }
 #define QK_DEC_E4M3(wrow, c, z, wa, wb)                                                         \
     {                                                                                           \
-        __global const uchar *p_ = (wrow) + (c)*32;                                             \
+        __global const uchar *p_ = (wrow) + (c)*256;                                             \
         wa = qk_e4m3_f16v(vload16(0, p_));                                                      \
         wb = qk_e4m3_f16v(vload16(1, p_));                                                      \
     }
 #define QK_DEC_E5M2(wrow, c, z, wa, wb)                                                         \
     {                                                                                           \
-        __global const uchar *p_ = (wrow) + (c)*32;                                             \
+        __global const uchar *p_ = (wrow) + (c)*256;                                             \
         wa = qk_e5m2_f16v(vload16(0, p_));                                                      \
         wb = qk_e5m2_f16v(vload16(1, p_));                                                      \
     }
@@ -118,7 +135,7 @@ static inline float16 qk_e5m2_f16v(uchar16 b) {
         _Pragma("unroll") for (int i = 0; i < QK_MR; i++)                                                   \
             xr[i] = x + x_off + (long)min(m0 + i, M - 1) * ldx;                                             \
         __global const uchar *wr[QK_NR];                                                                    \
-        _Pragma("unroll") for (int j = 0; j < QK_NR; j++) wr[j] = wq + (long)(n0 + j) * K32 * (CB);         \
+        _Pragma("unroll") for (int j = 0; j < QK_NR; j++) wr[j] = wq + qk_wchunk(n0 + j, 0, K32, CB);   \
         for (int g = 0; g < G; g++) {                                                                       \
             float s[QK_NR];                                                                                 \
             float16 z[QK_NR];                                                                               \
@@ -179,7 +196,7 @@ __kernel void qk_pad_rows(__global const float *x, int x_off, int ldx, int K, __
 /* LLM.int8() outlier part, added to y after the int8 GEMM: gid0 = n, gid1 = m;
  * y += sum over the outlier columns idx[] of x * (qw * sw) in K order (docs/matmul.md). */
 __kernel void qk_llm_outliers(__global const float *x, int x_off, int ldx, __global const int *idx, int n_out,
-                              __global const char *wq, int ldw, __global const float *sw, __global float *y,
+                              __global const char *wq, int K32, __global const float *sw, __global float *y,
                               int y_off, int ldy, int M, int N) {
     int n = get_global_id(0), m = get_global_id(1);
     if (n >= N || m >= M) return;
@@ -187,7 +204,7 @@ __kernel void qk_llm_outliers(__global const float *x, int x_off, int ldx, __glo
     float out = 0.0f;
     for (int t = 0; t < n_out; t++) {
         int k = idx[t];
-        out += x[x_off + (long)m * ldx + k] * ((float)wq[(long)n * ldw + k] * s);
+        out += x[x_off + (long)m * ldx + k] * ((float)wq[qk_wchunk(n, k / 32, K32, 32) + k % 32] * s);
     }
     y[y_off + (long)m * ldy + n] += out;
 }

@@ -19,8 +19,9 @@
  * Layouts (packed once by matmul_opencl.c; K a multiple of 32, N padded to QK_NR,
  * X rows padded to QK_MR):
  *   qx  M x K small integers held in f32, row stride ldq elements;  sx: per row, or per (row, 32-block)
- *   wq  8-bit: N x K int8;  4-bit: per 32-chunk 16 bytes, element j in the low nibble of
- *       byte j and element j+16 in the high nibble (ggml's order; I4 is reordered at pack)
+ *   wq  per 32-chunk 32 bytes (8-bit) or 16 bytes (4-bit: element j in the low nibble of
+ *       byte j and element j+16 in the high nibble, ggml's order; I4 is reordered at pack),
+ *       the chunks of 8 consecutive rows interleaved (common.cl: qk_wchunk)
  *   sw  per (n, group) f32;  wz per (n, group) u8;  mw (Q4_1) per (n, block) f32;  sxs (Q8_1) per (m, block) */
 
 #ifndef QK_MR
@@ -66,9 +67,9 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
     if (n0 >= N || m0 >= M) return;
     const int G = K32 / CPG;
 #if QK_WBITS == 8
-    const long wrow = (long)K32 * 32;
+    const int cb = 32;
 #else
-    const long wrow = (long)K32 * 16;
+    const int cb = 16;
 #endif
     float yacc[QK_MR][QK_NR];
 #pragma unroll
@@ -102,7 +103,7 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
 #pragma unroll
         for (int j = 0; j < QK_NR; j++) {
 #if QK_WBITS == 8
-            __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
+            __global const char *wp = (__global const char *)wq + qk_wchunk(n0 + j, c, K32, cb);
             float16 wa = convert_float16(vload16(0, wp)), wb = convert_float16(vload16(1, wp));
 #else
 #if QK_WZERO
@@ -112,7 +113,7 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
 #else
             char16 off = (char16)(QK_WOFF);
 #endif
-            uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
+            uchar16 b = vload16(0, wq + qk_wchunk(n0 + j, c, K32, cb));
             float16 wa = convert_float16(as_char16(b & (uchar16)(15)) - off);
             float16 wb = convert_float16(as_char16(b >> (uchar16)(4)) - off);
 #endif
@@ -174,10 +175,10 @@ __kernel void qk_gemm_int(__global const float *qx, int ldq, __global const floa
 #pragma unroll
                 for (int j = 0; j < QK_NR; j++) {
 #if QK_WBITS == 8
-                    __global const char *wp = (__global const char *)wq + (long)(n0 + j) * wrow + c * 32;
+                    __global const char *wp = (__global const char *)wq + qk_wchunk(n0 + j, c, K32, cb);
                     float16 wa = convert_float16(vload16(0, wp)), wb = convert_float16(vload16(1, wp));
 #else
-                    uchar16 b = vload16(0, wq + (long)(n0 + j) * wrow + c * 16);
+                    uchar16 b = vload16(0, wq + qk_wchunk(n0 + j, c, K32, cb));
                     float16 wa = convert_float16(as_char16(b & (uchar16)(15)) - off[j]);
                     float16 wb = convert_float16(as_char16(b >> (uchar16)(4)) - off[j]);
 #endif

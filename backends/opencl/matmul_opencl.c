@@ -217,6 +217,20 @@ static qkern_status qk_ocl_pack_codes(qk_ocl *st, const qkern_qtensor *w, const 
         default: break;
         }
     }
+    /* Interleave the chunks of 8 consecutive rows (common.cl: qk_wchunk). */
+    const size_t cb = pk->wbits == 8 ? 32 : 16;
+    unsigned char *il = malloc((size_t)npad * row_bytes);
+    if (!il) {
+        free(wq); free(sw); free(aux); free(wz);
+        return qk_error(QKERN_OUT_OF_MEMORY, "opencl pack: no memory for %lld × %lld weights", (long long)n,
+                        (long long)k);
+    }
+    for (int64_t r = 0; r < npad; r++)
+        for (int c = 0; c < pk->K32; c++)
+            memcpy(il + (((size_t)(r / 8) * (size_t)pk->K32 + (size_t)c) * 8 + (size_t)(r % 8)) * cb,
+                   wq + (size_t)r * row_bytes + (size_t)c * cb, cb);
+    free(wq);
+    wq = il;
     qkern_status s = qk_ocl_upload(st, wq, (size_t)npad * row_bytes, CL_MEM_READ_ONLY, &pk->wq);
     if (s == QKERN_OK) s = qk_ocl_upload(st, sw, (size_t)npad * G * sizeof(float), CL_MEM_READ_ONLY, &pk->sw);
     if (s == QKERN_OK && aux) s = qk_ocl_upload(st, aux, (size_t)npad * G * sizeof(float), CL_MEM_READ_ONLY, &pk->aux);
@@ -482,8 +496,7 @@ qkern_status qk_ocl_matmul_buffers(qk_ocl *st, const qk_packed *p, cl_command_qu
             snprintf(opts, sizeof opts, "%s -D QK_MR=%d -D QK_NR=%d", base, mr, nr);
             s = qk_ocl_kernel_cached(st, "gemm_float.cl", opts, "qk_llm_outliers", &kg);
             if (s == QKERN_OK) {
-                int ldw = (int)kp;
-                QK_ARGS(&x, &xo, &ildx, &idx, &n_out, &pk->wq, &ldw, &pk->sw, &y, &yo, &ildy, &im, &in);
+                QK_ARGS(&x, &xo, &ildx, &idx, &n_out, &pk->wq, &K32, &pk->sw, &y, &yo, &ildy, &im, &in);
                 e = qk_ocl_launch(q, kg, "miimimimmiiii", ptr_, nargs_, (size_t)n, (size_t)m, 16, 1);
             }
         }
