@@ -47,6 +47,14 @@ def fnum(x, digits=3):
     return f"{x:.{digits - 1}f}" if abs(x) >= 1 else f"{x:.{digits}f}"
 
 
+def cpu(r):
+    """The row's CPU share; below 90 % other processes took cores and the row is understated."""
+    if "cpu_pct" not in r:
+        return "–"
+    v = min(r["cpu_pct"], 100.0)
+    return f"{v:.0f}%" + (" ⚠" if v < 90 else "")
+
+
 def load(path):
     with open(path) as f:
         data = json.load(f)
@@ -134,8 +142,8 @@ def build_tables(ctx, ceilings, rows):
         out.append("### Matmul Y = X·Wᵀ (GOPS = 2·M·N·K / time; roofline = min(peak, read BW × ops / bytes))")
         out.append("")
         out.append("| kernel | backend | W × A | M×N×K | threads | GOPS | GB/s | roofline GOPS | % of roofline | "
-                   "peer | peer GOPS | qkern / peer |")
-        out.append("|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
+                   "peer | peer GOPS | qkern / peer | CPU share |")
+        out.append("|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
         for r in mm:
             f = r["fields"]
             shape = shape_of(r)
@@ -152,16 +160,16 @@ def build_tables(ctx, ceilings, rows):
                        f"{shape[0]}×{shape[1]}×{shape[2]} | {r['threads']} | {fnum(r['GOPS'])} | {fnum(r['GB/s'])} | "
                        f"{fnum(r['roof_GOPS'])} | {fnum(r['roof_pct'])} | "
                        f"{PEER_TITLES[peer_name]} | "
-                       f"{fnum(p['GOPS']) if p else '–'} | {fnum(ratio) if ratio else '–'} |")
+                       f"{fnum(p['GOPS']) if p else '–'} | {fnum(ratio) if ratio else '–'} | {cpu(r)} |")
         out.append("")
     if peers:
         out.append("### Peers")
         out.append("")
-        out.append("| library | M×N×K | threads | GOPS | GB/s | roofline GOPS | % of roofline |")
-        out.append("|---|---|---:|---:|---:|---:|---:|")
+        out.append("| library | M×N×K | threads | GOPS | GB/s | roofline GOPS | % of roofline | CPU share |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
         for (name, shape, t), r in sorted(peers.items()):
             out.append(f"| {r['label']} | {shape[0]}×{shape[1]}×{shape[2]} | {t} | {fnum(r['GOPS'])} | "
-                       f"{fnum(r['GB/s'])} | {fnum(r['roof_GOPS'])} | {fnum(r['roof_pct'])} |")
+                       f"{fnum(r['GB/s'])} | {fnum(r['roof_GOPS'])} | {fnum(r['roof_pct'])} | {cpu(r)} |")
         out.append("")
 
     skipped = [r for r in rows if r["error"]]
