@@ -22,20 +22,23 @@
  *   prefetch 0: the hardware prefetcher already keeps one panel stream per GEMV tile fed;
  *     software prefetch 512 / 1024 / 2048 B ahead measured 5 / 17 / 30 % slower (Q4_0 and
  *     I8, M = 1, N = 11008, K = 4096, 1.1 GiB rotated).
- *   gemv_max_m 8: at M ≤ 8 the one-panel GEMV tiles read every weight byte once; above
- *     it the two-panel GEMM tiles win (half the broadcasts per vpdpbusd). */
+ *   gemv_max_m: at M ≤ gemv_max_m the one-panel GEMV tiles read every weight byte once.
+ *     I8 per-row tiles hold 8 rows × 2 panels, so they read the weights once at M ≤ 8 anyway.
+ *     For the 4-bit and ggml families it is 4: at M = 8 the 6x32 + 2x32 GEMM tiles (the
+ *     second pass over a panel pair hits L2) beat the 8x16 GEMV tile, 6.7-8.5 vs 4.6-5.7
+ *     GB/s (Q4_0 and I4 g=128, N = 11008, K = 4096, 1.1 GiB rotated, CPU time). */
 const qk_x86_tune qk_x86_tunes[] = {
     {"i8_i8", 8, 2, 8, 128, 96, 0,
      "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
      "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32"},
-    {"i8_i4", 6, 2, 8, 128, 96, 0,
+    {"i8_i4", 6, 2, 4, 128, 96, 0,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
      "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
-    {"q8_0_q4_0", 6, 2, 8, 128, 96, 0,
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0,
      "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
      "not the tile, bounds it"},
-    {"q8_0_q8_0", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
-    {"q8_1_q4_1", 6, 2, 8, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
     {"f32", 4, 2, 0, 128, 96, 0,
      "4x32 f32 FMA: 8 group + 8 total f32 accumulators, codes decoded once per 16x4 chunk for 4 rows"},
     {"fp8_fp8", 8, 2, 0, 128, 96, 0,

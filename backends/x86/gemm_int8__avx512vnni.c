@@ -275,15 +275,18 @@ typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_
         qk_x86_tile_int(P, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                             \
     }
 /* Per family: GEMM tiles MR = 1..6 with two panels and one panel; GEMV tiles MR = 1..8
- * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream. */
+ * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream.
+ * From 5 rows on, the GEMV tiles load the packed compensation (4 B per column and group)
+ * instead of spending 2 vpdpbusd per 64 code bytes on it: there the tile is bound by
+ * vpdpbusd, not by memory (docs/performance-x86.md). */
 #define QK_FAMILY(F, WK, AK)                                                                                    \
     QK_TILE(F##_g1x2, 1, 2, WK, AK, 0) QK_TILE(F##_g2x2, 2, 2, WK, AK, 0) QK_TILE(F##_g3x2, 3, 2, WK, AK, 0)      \
     QK_TILE(F##_g4x2, 4, 2, WK, AK, 0) QK_TILE(F##_g5x2, 5, 2, WK, AK, 0) QK_TILE(F##_g6x2, 6, 2, WK, AK, 0)      \
     QK_TILE(F##_g1x1, 1, 1, WK, AK, 0) QK_TILE(F##_g2x1, 2, 1, WK, AK, 0) QK_TILE(F##_g3x1, 3, 1, WK, AK, 0)      \
     QK_TILE(F##_g4x1, 4, 1, WK, AK, 0) QK_TILE(F##_g5x1, 5, 1, WK, AK, 0) QK_TILE(F##_g6x1, 6, 1, WK, AK, 0)      \
     QK_TILE(F##_v1, 1, 1, WK, AK, 1) QK_TILE(F##_v2, 2, 1, WK, AK, 1) QK_TILE(F##_v3, 3, 1, WK, AK, 1)            \
-    QK_TILE(F##_v4, 4, 1, WK, AK, 1) QK_TILE(F##_v5, 5, 1, WK, AK, 1) QK_TILE(F##_v6, 6, 1, WK, AK, 1)            \
-    QK_TILE(F##_v7, 7, 1, WK, AK, 1) QK_TILE(F##_v8, 8, 1, WK, AK, 1)                                           \
+    QK_TILE(F##_v4, 4, 1, WK, AK, 1) QK_TILE(F##_v5, 5, 1, WK, AK, 0) QK_TILE(F##_v6, 6, 1, WK, AK, 0)            \
+    QK_TILE(F##_v7, 7, 1, WK, AK, 0) QK_TILE(F##_v8, 8, 1, WK, AK, 0)                                           \
     static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
                                                   {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \
     static const qk_x86_tile_fn F##_gemv[8] = {F##_v1, F##_v2, F##_v3, F##_v4, F##_v5, F##_v6, F##_v7, F##_v8};
