@@ -4,8 +4,16 @@
  * The OpenCL backend is not threaded (threaded = 0): the front end calls prepare_act and
  * compute once over the whole call. Activations are quantised on the device by the same
  * kernels as the quantize op (quant_act.cl), so both paths produce scalar-identical bytes
- * and the cl_mem entry point never reads X back to the host. K (and every group) must be
- * a multiple of 32 here; other shapes fall back to scalar. */
+ * and the cl_mem entry point never reads X back to the host (LLM.int8() there reads back
+ * only its K-byte outlier mask, to build the outlier column list).
+ *
+ * Modes: the integer ones run gemm_int.cl; QKERN_ACT_FLOAT runs gemm_float.cl for every
+ * weight format (codes dequantised in registers); FP8 x FP8 quantises X to FP8 values held
+ * in f32 and runs the FP8-weight float kernel with a per-row X scale; LLM.int8() runs the
+ * I8 int kernel on the inlier codes and adds the outlier columns' f32 part after it.
+ * Every group must be whole 32-chunks; a single group per row (ROW / TENSOR scales of 8-bit
+ * codes) pads K to a multiple of 32 with codes that decode to 0 (and X with zeros). Other
+ * shapes fall back to scalar, visibly. */
 #include <stdlib.h>
 #include <string.h>
 
