@@ -166,6 +166,11 @@ qkern_context *qkb_context(const std::string &backend, int threads, std::string 
     return it->second.ctx;
 }
 
+void qkb_destroy_contexts() {
+    for (auto &kv : g_ctx) qkern_context_destroy(kv.second.ctx);
+    g_ctx.clear();
+}
+
 bool qkb_describe_kernel(qkern_context *ctx, const char *op, const char *format_name, std::string *backend,
                          std::string *kernel) {
     size_t need = 0;
@@ -321,6 +326,7 @@ int main(int argc, char **argv) {
 #endif
     benchmark::RunSpecifiedBenchmarks();
     qkb_claim_memory(QkbOwner::None);
+    qkb_destroy_contexts();
     benchmark::Shutdown();
     return 0;
 }

@@ -192,6 +192,10 @@ void bm_onednn(benchmark::State &st, QkbCase c, int threads) {
 void qkb_release_onednn() {
     destroy_prim();
     destroy_weights();
+    if (g.stream) dnnl_stream_destroy(g.stream);
+    if (g.eng) dnnl_engine_destroy(g.eng);
+    g.stream = nullptr;
+    g.eng = nullptr;
 }
 
 void qkb_onednn_init() {

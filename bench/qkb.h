@@ -101,6 +101,7 @@ size_t qkb_rotation_count(size_t bytes_each, int64_t m);
 // ---- contexts ---------------------------------------------------------------------------
 // A context for backend × threads, created once. NULL with *why set if the backend cannot run.
 qkern_context *qkb_context(const std::string &backend, int threads, std::string *why);
+void qkb_destroy_contexts();
 // The backend and kernel a context uses for op ("quantize", "dequantize") × format, read
 // from qkern_context_describe. False if the description does not say.
 bool qkb_describe_kernel(qkern_context *ctx, const char *op, const char *format_name, std::string *backend,
