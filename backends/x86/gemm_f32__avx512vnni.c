@@ -7,15 +7,10 @@
 #include <string.h>
 
 #include "backends/x86/x86.h"
+#include "kernels/format_nf4.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-/* QLoRA's NF4 codebook (bitsandbytes), index = code. */
-static const float qk_x86_nf4_table[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
-    -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
-    0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
-    0.7229568362236023f, 1.0f};
 
 enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4 };
 
@@ -51,7 +46,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    const __m512 nf4 = _mm512_loadu_ps(qk_x86_nf4_table);
+    const __m512 nf4 = _mm512_loadu_ps(qk_nf4_codebook);
     const __m512i nib = _mm512_set1_epi8(0x0F);
     __m512 facc[4][2], gacc[4][2]; /* fixed size: registers once unrolled */
 #pragma GCC unroll 8

@@ -8,16 +8,12 @@
 #include <string.h>
 
 #include "backends/x86/x86_quant.h"
+#include "kernels/format_nf4.h"
 #include "kernels/format_ggml.h"
 #include "kernels/format_half.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-static const float qk_nf4_codebook[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
-    -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
-    0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
-    0.7229568362236023f, 1.0f};
 
 /* 16 bytes of FP8 → 16 f32 (same decode as the matmul: exponent rebias, specials by mask). */
 QK_AI __m512 qk_fp8_to_f32(__m128i bytes, int e4m3) {
