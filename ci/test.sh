@@ -50,8 +50,8 @@ rm -rf build-ci/prefix build-ci/consumer build-ci/consumer-pc
 if cmake --install build-ci --prefix "$ROOT/build-ci/prefix" >/dev/null &&
    cmake -S tests/consumer -B build-ci/consumer -G Ninja -DCMAKE_PREFIX_PATH="$ROOT/build-ci/prefix" >/dev/null &&
    cmake --build build-ci/consumer && build-ci/consumer/quantize_weights && build-ci/consumer/quantize_weights_static >/dev/null &&
-   PKG_CONFIG_PATH="$ROOT/build-ci/prefix/lib/pkgconfig" \
-     sh -c 'cc -std=c11 -o build-ci/consumer/quantize_weights_pc examples/quantize_weights.c $(pkg-config --cflags --libs qkern) -Wl,-rpath,$(pkg-config --variable=libdir qkern)' &&
+   PKG_CONFIG_PATH="$(dirname "$(find "$ROOT/build-ci/prefix" -name qkern.pc | head -n 1)")" \
+     sh -c 'cc -std=c11 -o build-ci/consumer/quantize_weights_pc examples/quantize_weights.c $(pkg-config --cflags --libs qkern) -lm -Wl,-rpath,$(pkg-config --variable=libdir qkern)' &&
    build-ci/consumer/quantize_weights_pc >/dev/null; then
   echo "consumer: find_package(qkern) and pkg-config builds both ran the README example"
   record consumer ok
