@@ -5,6 +5,7 @@
  * the library is built with -std=c11, so the reference does not contract either), and
  * the quantisers follow llama.cpp's *_ref rules stated in kernels/format_ggml.h. */
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "backends/x86/x86_quant.h"
@@ -184,7 +185,14 @@ static void qk_store_nibbles(uint8_t *qs, __m512i lo, __m512i hi) {
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtepi32_epi8(v));
 }
 
-static void qk_quant_q4_0(const float *x, qk_block_q4_0 *blk) {
+/* Blocks are written through byte pointers: a row of ggml blocks may start at any
+ * address (the caller's buffer), so no struct member is accessed in place. */
+static void qk_store_f16(unsigned char *p, float v) {
+    uint16_t h = qk_f32_to_f16(v);
+    memcpy(p, &h, sizeof h);
+}
+
+static void qk_quant_q4_0(const float *x, unsigned char *blk) {
     __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
     /* the first element whose |x| is amax, sign kept */
@@ -199,11 +207,11 @@ static void qk_quant_q4_0(const float *x, qk_block_q4_0 *blk) {
     /* (int8_t)(x·id + 8.5f): truncation of a value in (-1, 17), then min 15 */
     __m512i qa = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(a, vid), h)), q15);
     __m512i qb = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(b, vid), h)), q15);
-    blk->d = qk_f32_to_f16(d);
-    qk_store_nibbles(blk->qs, qa, qb);
+    qk_store_f16(blk + offsetof(qk_block_q4_0, d), d);
+    qk_store_nibbles(blk + offsetof(qk_block_q4_0, qs), qa, qb);
 }
 
-static void qk_quant_q4_1(const float *x, qk_block_q4_1 *blk) {
+static void qk_quant_q4_1(const float *x, unsigned char *blk) {
     __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
     float mn = _mm512_reduce_min_ps(_mm512_min_ps(a, b));
     float mx = _mm512_reduce_max_ps(_mm512_max_ps(a, b));
@@ -213,9 +221,9 @@ static void qk_quant_q4_1(const float *x, qk_block_q4_1 *blk) {
     const __m512i q15 = _mm512_set1_epi32(15);
     __m512i qa = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(a, vmn), vid), h)), q15);
     __m512i qb = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(b, vmn), vid), h)), q15);
-    blk->d = qk_f32_to_f16(d);
-    blk->m = qk_f32_to_f16(mn);
-    qk_store_nibbles(blk->qs, qa, qb);
+    qk_store_f16(blk + offsetof(qk_block_q4_1, d), d);
+    qk_store_f16(blk + offsetof(qk_block_q4_1, m), mn);
+    qk_store_nibbles(blk + offsetof(qk_block_q4_1, qs), qa, qb);
 }
 
 void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
@@ -236,8 +244,8 @@ void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, con
             switch (L->format) {
             case QKERN_Q8_0: qk_quant_q8(x + 32 * b, row + (size_t)b * sizeof(qk_block_q8_0), 0); break;
             case QKERN_Q8_1: qk_quant_q8(x + 32 * b, row + (size_t)b * sizeof(qk_block_q8_1), 1); break;
-            case QKERN_Q4_0: qk_quant_q4_0(x + 32 * b, (qk_block_q4_0 *)(row + (size_t)b * sizeof(qk_block_q4_0))); break;
-            case QKERN_Q4_1: qk_quant_q4_1(x + 32 * b, (qk_block_q4_1 *)(row + (size_t)b * sizeof(qk_block_q4_1))); break;
+            case QKERN_Q4_0: qk_quant_q4_0(x + 32 * b, row + (size_t)b * sizeof(qk_block_q4_0)); break;
+            case QKERN_Q4_1: qk_quant_q4_1(x + 32 * b, row + (size_t)b * sizeof(qk_block_q4_1)); break;
             default: break;
             }
         }
