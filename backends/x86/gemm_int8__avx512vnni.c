@@ -152,7 +152,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
     const int f16 = P->scale_f16;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const int32_t *comp = P->comp ? P->comp + (size_t)p0 * (size_t)groups * QK_X86_NR : NULL;
-    const __m512i nib = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), b80 = _mm512_set1_epi8((char)0x80);
+    const __m512i nib = _mm512_set1_epi8(0x0F), hin = _mm512_set1_epi8((char)0xF0), b80 = _mm512_set1_epi8((char)0x80);
     const int64_t pf = GEMV ? P->tune->prefetch : 0; /* bytes ahead in the panel stream */
     /* Fixed-size arrays (not VLAs) so that, with every loop unrolled by its constant
      * bound, the compiler keeps each element in a register. */
@@ -170,8 +170,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
-            if (WK == QK_W4ZP) zv[p] = qk_x86_zero_bytes(gp[p] + cb + (f16 ? 32 : 64));
-            else zv[p] = eight;
+            zv[p] = WK == QK_W4ZP ? qk_x86_zero_bytes(gp[p] + cb + (f16 ? 32 : 64)) : _mm512_setzero_si512();
             if (GEMV) cacc[p] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 16
@@ -205,9 +204,14 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
                 for (int p = 0; p < NP; p++) {
                     if (pf) _mm_prefetch((const char *)gp[p] + v * 64 + pf, _MM_HINT_T0);
                     __m512i raw = _mm512_loadu_si512(gp[p] + v * 64);
-                    wl[p] = _mm512_and_si512(raw, nib);
-                    wh[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
-                    if (WK != QK_W4Z0) {
+                    if (WK == QK_W4Z8) { /* nib_x8 codes: 16·(code - 8) by masking into the high nibble */
+                        wl[p] = _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin);
+                        wh[p] = _mm512_and_si512(raw, hin);
+                    } else {
+                        wl[p] = _mm512_and_si512(raw, nib);
+                        wh[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
+                    }
+                    if (WK == QK_W4ZP) {
                         wl[p] = _mm512_sub_epi8(wl[p], zv[p]);
                         wh[p] = _mm512_sub_epi8(wh[p], zv[p]);
                     }
@@ -251,15 +255,15 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
             }
         }
     }
-    /* y = bias + (sx ·) Σ */
+    /* y = bias + (sx ·) Σ; the nib_x8 sums are 16× (exact), scaled back first */
 #pragma GCC unroll 16
     for (int m = 0; m < MR; m++) {
         const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
-            __m512 r = AK == QK_A_I8 ? _mm512_fmadd_ps(facc[m][p], _mm512_set1_ps(xs[0]), b)
-                                     : _mm512_add_ps(facc[m][p], b);
+            __m512 f = WK == QK_W4Z8 ? _mm512_mul_ps(facc[m][p], _mm512_set1_ps(0.0625f)) : facc[m][p];
+            __m512 r = AK == QK_A_I8 ? _mm512_fmadd_ps(f, _mm512_set1_ps(xs[0]), b) : _mm512_add_ps(f, b);
             if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
         }
@@ -306,10 +310,9 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     const int64_t srb = (int64_t)rb;
     int64_t n = P->groups;
     __m512 out[12];
-    const __m512i nib = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    const __m512i hin = _mm512_set1_epi8((char)0xF0);
     __asm__ volatile(
-        "vmovdqa64 %[nib], %%zmm30\n\t"
-        "vmovdqa64 %[eight], %%zmm31\n\t"
+        "vmovdqa64 %[hin], %%zmm30\n\t"
         "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
         "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
         "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
@@ -331,16 +334,12 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vmovdqa64 %%zmm1, %%zmm11\n\t"
         "vmovdqu64 0(%[w0]), %%zmm24\n\t"
         "vmovdqu64 0(%[w1]), %%zmm26\n\t"
-        "vpsrlw $4, %%zmm24, %%zmm25\n\t"
-        "vpsrlw $4, %%zmm26, %%zmm27\n\t"
+        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
+        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
+        "vpsllw $4, %%zmm24, %%zmm24\n\t"
+        "vpsllw $4, %%zmm26, %%zmm26\n\t"
         "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm25, %%zmm25\n\t"
         "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm27, %%zmm27\n\t"
-        "vpsubb %%zmm31, %%zmm24, %%zmm24\n\t"
-        "vpsubb %%zmm31, %%zmm25, %%zmm25\n\t"
-        "vpsubb %%zmm31, %%zmm26, %%zmm26\n\t"
-        "vpsubb %%zmm31, %%zmm27, %%zmm27\n\t"
         "vpbroadcastd 0(%[x0]), %%zmm28\n\t"
         "vpbroadcastd 4(%[x0]), %%zmm29\n\t"
         "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
@@ -379,16 +378,12 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
         "vmovdqu64 64(%[w0]), %%zmm24\n\t"
         "vmovdqu64 64(%[w1]), %%zmm26\n\t"
-        "vpsrlw $4, %%zmm24, %%zmm25\n\t"
-        "vpsrlw $4, %%zmm26, %%zmm27\n\t"
+        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
+        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
+        "vpsllw $4, %%zmm24, %%zmm24\n\t"
+        "vpsllw $4, %%zmm26, %%zmm26\n\t"
         "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm25, %%zmm25\n\t"
         "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm27, %%zmm27\n\t"
-        "vpsubb %%zmm31, %%zmm24, %%zmm24\n\t"
-        "vpsubb %%zmm31, %%zmm25, %%zmm25\n\t"
-        "vpsubb %%zmm31, %%zmm26, %%zmm26\n\t"
-        "vpsubb %%zmm31, %%zmm27, %%zmm27\n\t"
         "vpbroadcastd 8(%[x0]), %%zmm28\n\t"
         "vpbroadcastd 12(%[x0]), %%zmm29\n\t"
         "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
@@ -427,16 +422,12 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
         "vmovdqu64 128(%[w0]), %%zmm24\n\t"
         "vmovdqu64 128(%[w1]), %%zmm26\n\t"
-        "vpsrlw $4, %%zmm24, %%zmm25\n\t"
-        "vpsrlw $4, %%zmm26, %%zmm27\n\t"
+        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
+        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
+        "vpsllw $4, %%zmm24, %%zmm24\n\t"
+        "vpsllw $4, %%zmm26, %%zmm26\n\t"
         "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm25, %%zmm25\n\t"
         "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm27, %%zmm27\n\t"
-        "vpsubb %%zmm31, %%zmm24, %%zmm24\n\t"
-        "vpsubb %%zmm31, %%zmm25, %%zmm25\n\t"
-        "vpsubb %%zmm31, %%zmm26, %%zmm26\n\t"
-        "vpsubb %%zmm31, %%zmm27, %%zmm27\n\t"
         "vpbroadcastd 16(%[x0]), %%zmm28\n\t"
         "vpbroadcastd 20(%[x0]), %%zmm29\n\t"
         "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
@@ -475,16 +466,12 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
         "vmovdqu64 192(%[w0]), %%zmm24\n\t"
         "vmovdqu64 192(%[w1]), %%zmm26\n\t"
-        "vpsrlw $4, %%zmm24, %%zmm25\n\t"
-        "vpsrlw $4, %%zmm26, %%zmm27\n\t"
+        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
+        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
+        "vpsllw $4, %%zmm24, %%zmm24\n\t"
+        "vpsllw $4, %%zmm26, %%zmm26\n\t"
         "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm25, %%zmm25\n\t"
         "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm27, %%zmm27\n\t"
-        "vpsubb %%zmm31, %%zmm24, %%zmm24\n\t"
-        "vpsubb %%zmm31, %%zmm25, %%zmm25\n\t"
-        "vpsubb %%zmm31, %%zmm26, %%zmm26\n\t"
-        "vpsubb %%zmm31, %%zmm27, %%zmm27\n\t"
         "vpbroadcastd 24(%[x0]), %%zmm28\n\t"
         "vpbroadcastd 28(%[x0]), %%zmm29\n\t"
         "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
@@ -589,13 +576,14 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vmovups %%zmm23, 704(%[out])\n\t"
         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
           [d3] "+r"(d3), [n] "+r"(n)
-        : [rb] "r"(srb), [out] "r"(out), [nib] "m"(nib), [eight] "m"(eight)
+        : [rb] "r"(srb), [out] "r"(out), [hin] "m"(hin)
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
           "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
           "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
     for (int m = 0; m < 6; m++)
         for (int p = 0; p < 2; p++) {
-            __m512 r = _mm512_add_ps(out[2 * m + p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+            __m512 r = _mm512_fmadd_ps(out[2 * m + p], _mm512_set1_ps(0.0625f), /* nib_x8: 16·isum */
+                                       _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
             if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
         }
@@ -795,7 +783,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                     qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1]
                                         : use_gemv ? gemv[rows - 1]
                                                    : gemm[np - 1][rows - 1];
-                    if (fn == qk_q8_q4_g6x2 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288)
+                    if (fn == qk_q8_q4_g6x2 && P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288)
                         fn = qk_q8_q4_6x2_asm;
                     fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
                 }

@@ -244,6 +244,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->bias = aligned_alloc(64, (size_t)P->panels * QK_X86_NR * sizeof(float));
     int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1 ||
                   act == QKERN_ACT_LLM_INT8;
+    P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
     qk_x86_row r;
     r.code = malloc((size_t)(P->groups * P->g) + 64);
@@ -276,10 +277,12 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
             } else if (P->bits == 8) {
                 for (int64_t k = 0; k < P->g; k++) grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
             } else {
+                const uint8_t x8 = P->nib_x8 ? 8 : 0;
                 for (int64_t k = 0; k < P->g; k++) {
                     int64_t v = k / 8, t = k % 8;
                     uint8_t *b = &grp[v * 64 + j * 4 + (t & 3)];
-                    *b = (uint8_t)(t < 4 ? (*b & 0xF0) | c[k] : (*b & 0x0F) | (c[k] << 4));
+                    uint8_t q = (uint8_t)(c[k] ^ x8);
+                    *b = (uint8_t)(t < 4 ? (*b & 0xF0) | q : (*b & 0x0F) | (q << 4));
                 }
             }
             uint8_t *sc = grp + P->code_bytes;
@@ -297,7 +300,8 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                  * their 128·qw must be compensated like any other column entry. */
                 int32_t sum = 0;
                 for (int64_t k = 0; k < P->g; k++) sum += qk_x86_qw(P, &r, G, c[k]);
-                P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * QK_X86_NR + (size_t)j] = -128 * sum;
+                P->comp[((size_t)p * (size_t)P->groups + (size_t)G) * QK_X86_NR + (size_t)j] =
+                    -128 * (P->nib_x8 ? 16 : 1) * sum;
             }
         }
     }
