@@ -38,8 +38,9 @@ fi
 
 echo
 echo "=== 2. conformance ==="
-if [ -x "$B/qkern-conform" ]; then
-  POCL_CACHE_DIR="$PWD/$B/pocl-cache" "$B/qkern-conform" $MODE | tee "$OUT/conformance.txt"
+CONFORM=$(find "$B" -maxdepth 2 -name qkern-conform -type f -perm -u+x | head -n 1)
+if [ -n "$CONFORM" ]; then
+  POCL_CACHE_DIR="$PWD/$B/pocl-cache" "$CONFORM" $MODE | tee "$OUT/conformance.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || STATUS=1
 else
   echo "qkern-conform is not built yet"

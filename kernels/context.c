@@ -93,9 +93,20 @@ qkern_status qkern_context_create(const qkern_context_options *opts, qkern_conte
         ctx->n_slots++;
     }
     if (!known) {
+        static const char *const all[] = {"x86", "neon", "opencl"};
+        qkern_status st = QKERN_INVALID_ARGUMENT;
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (strcasecmp(want, all[i]) == 0) st = QKERN_BACKEND_UNAVAILABLE;
+        char built[64] = "";
+        for (int i = 0; i < ctx->n_slots; i++) {
+            strncat(built, i ? ", " : "", sizeof built - strlen(built) - 1);
+            strncat(built, ctx->slots[i].b->name, sizeof built - strlen(built) - 1);
+        }
         qkern_context_destroy(ctx);
-        return qk_error(QKERN_INVALID_ARGUMENT, "%s=\"%s\" is not a backend (scalar, x86, neon, opencl, best)",
-                        want_source, want);
+        if (st == QKERN_BACKEND_UNAVAILABLE)
+            return qk_error(st, "backend \"%s\" (%s) is not compiled into this build of qkern (it has: %s)", want,
+                            want_source, built);
+        return qk_error(st, "%s=\"%s\" is not a backend (scalar, x86, neon, opencl, best)", want_source, want);
     }
     for (int i = 0; i < ctx->n_slots; i++) {
         qk_backend_slot *s = &ctx->slots[i];
