@@ -35,6 +35,7 @@ static Suite *neon_suite(void) {
 #else
 
 #include "backends/neon/neon.h"
+#include "kernels/format_fp8.h"
 #include "kernels/format_ggml.h"
 #include "kernels/format_half.h"
 #include "kernels/format_int.h"
@@ -528,10 +529,136 @@ START_TEST(test_quant_bytes) {
 }
 END_TEST
 
+/* ---- FP8 `tbl` decoder -------------------------------------------------------------- */
+
+static const qkern_format qk_fp8_formats[2] = {QKERN_FP8_E4M3, QKERN_FP8_E5M2};
+
+/* All 256 codes of both formats through qk_neon_fp8_decode16, each code in every lane
+ * position: bit for bit the f32 of kernels/format_fp8.h (NaN codes included). */
+START_TEST(test_fp8_tbl_all_codes) {
+    for (int fi = 0; fi < 2; fi++) {
+        const qkern_format f = qk_fp8_formats[fi];
+        qk_neon_fp8_tbl t;
+        qk_neon_fp8_tbl_init(&t, f);
+        int nan = 0;
+        for (int rot = 0; rot < 16; rot++) {
+            for (int base = 0; base < 256; base += 16) {
+                uint8_t codes[16];
+                for (int l = 0; l < 16; l++) codes[l] = (uint8_t)(base + (l + rot) % 16);
+                float32x4_t v[4];
+                qk_neon_fp8_decode16(&t, f == QKERN_FP8_E5M2, vld1q_u8(codes), v);
+                float got[16];
+                for (int i = 0; i < 4; i++) vst1q_f32(got + 4 * i, v[i]);
+                for (int l = 0; l < 16; l++) {
+                    const float want = qk_fp8_to_f32(codes[l], f);
+                    nan += rot == 0 && want != want;
+                    ck_assert_msg(qk_f32_bits(got[l]) == qk_f32_bits(want), "%s code 0x%02x lane %d: tbl %08x, scalar %08x",
+                                  fi ? "E5M2" : "E4M3", codes[l], l, qk_f32_bits(got[l]), qk_f32_bits(want));
+                }
+            }
+        }
+        ck_assert_int_eq(nan, fi ? 6 : 2); /* the NaN codes were among them */
+    }
+}
+END_TEST
+
+/* The FP8×FP8 activation rows (SIMD encode + tbl decode) against the scalar rule, special
+ * values, subnormal / overflowing products and a K tail included. */
+START_TEST(test_fp8_round_row) {
+    const int64_t k = 173;
+    float x[173], got[173];
+    for (int fi = 0; fi < 2; fi++) {
+        const qkern_format f = qk_fp8_formats[fi];
+        for (int pat = 0; pat < 3; pat++) {
+            qk_special_row(x, k, 60 + (uint64_t)pat);
+            const float inv = pat == 0 ? 1.0f : pat == 1 ? 3e4f : 1e-3f; /* saturation, underflow */
+            qk_neon_fp8_round_row(x, k, inv, f, got);
+            for (int64_t i = 0; i < k; i++) {
+                const float want = qk_fp8_to_f32(qk_f32_to_fp8(x[i] * inv, f, 1), f);
+                ck_assert_msg(qk_f32_bits(got[i]) == qk_f32_bits(want), "%s pat %d [%lld] x=%a: neon %08x scalar %08x",
+                              fi ? "E5M2" : "E4M3", pat, (long long)i, (double)x[i], qk_f32_bits(got[i]),
+                              qk_f32_bits(want));
+            }
+        }
+    }
+}
+END_TEST
+
+/* The float and FP8×FP8 matmul kernels on FP8 weights holding every finite code (rows
+ * 0..7) and every Inf / NaN code (row 8, a second panel), with one-hot activation rows:
+ * each y[m][n] is one exact product, so it must be decode(w[n][m])·scale exactly, NaN for
+ * the row with special codes, and equal to scalar's. K = 40: the group padding too. */
+START_TEST(test_fp8_matmul_all_codes) {
+    const int64_t n = 9, k = 40, m = 40, ldy = n;
+    for (int fi = 0; fi < 2; fi++) {
+        const qkern_format f = qk_fp8_formats[fi];
+        uint8_t fin[256], spec[256];
+        int nf = 0, ns = 0;
+        for (int c = 0; c < 256; c++) {
+            const float v = qk_fp8_to_f32((uint8_t)c, f);
+            if (v - v == 0.0f) fin[nf++] = (uint8_t)c;
+            else spec[ns++] = (uint8_t)c;
+        }
+        ck_assert_int_ge((n - 1) * k, nf);
+        for (int a = 0; a < 2; a++) {
+            const qkern_act_mode act = !a ? QKERN_ACT_FLOAT : fi ? QKERN_ACT_FP8_E5M2 : QKERN_ACT_FP8_E4M3;
+            qkern_context *nc = qk_neon_ctx();
+            if (!nc) { ck_assert(1); return; }
+            qkern_context *sc = qk_ctx_named("scalar");
+            qk_qbuf w;
+            ck_assert(qk_qbuf_alloc(&w, (qkern_quant_desc){f, QKERN_GROUP_ROW, 0}, n, k));
+            uint8_t *q = w.t.data;
+            for (int64_t r = 0; r < n; r++)
+                for (int64_t j = 0; j < k; j++)
+                    q[r * k + j] = r < n - 1 ? fin[(r * k + j) % nf] : (j % 2 ? spec[j / 2 % ns] : fin[j]);
+            /* FP8×FP8: weight scales 1 and activation amax = FMAX, so every scale is 1 and
+             * Σ qx·qw is all there is; float mode: a power-of-two scale */
+            float *sw = w.t.scales;
+            for (int64_t r = 0; r < n; r++) sw[r] = a ? 1.0f : 0.5f;
+            const float xv = a ? qk_fp8_max(f) : 1.0f;
+            float *x = calloc((size_t)(m * k), sizeof(float));
+            for (int64_t i = 0; i < m; i++) x[i * k + i] = xv;
+            qkern_packed_weights *pn = qk_pack_ctx(nc, &w.t, act, NULL);
+            qkern_packed_weights *ps = qk_pack_ctx(sc, &w.t, act, NULL);
+            float *yn = malloc((size_t)(m * ldy) * sizeof(float)), *ys = malloc((size_t)(m * ldy) * sizeof(float));
+            ck_assert_msg(qkern_matmul(nc, pn, m, x, k, yn, ldy) == QKERN_OK, "%s", qkern_last_error());
+            ck_assert_int_eq(qkern_matmul(sc, ps, m, x, k, ys, ldy), QKERN_OK);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    const float got = yn[i * ldy + j], ref = ys[i * ldy + j];
+                    const float want = xv * (qk_fp8_to_f32(q[j * k + i], f) * sw[j]);
+                    if (j == n - 1) {
+                        ck_assert_msg(got != got && ref != ref, "%s: y[%lld][8] = %g (scalar %g), want NaN", pn->kernel,
+                                      (long long)i, (double)got, (double)ref);
+                        continue;
+                    }
+                    /* zeros by value: the sign of an exact-zero sum is the accumulator's */
+                    const int ok = want == 0.0f ? got == 0.0f : qk_f32_bits(got) == qk_f32_bits(want);
+                    ck_assert_msg(ok, "%s: y[%lld][%lld] (code 0x%02x) = %a, want %a", pn->kernel, (long long)i,
+                                  (long long)j, q[j * k + i], (double)got, (double)want);
+                    ck_assert_msg(got == ref, "%s: y[%lld][%lld] = %a, scalar %a", pn->kernel, (long long)i, (long long)j,
+                                  (double)got, (double)ref);
+                }
+            free(yn);
+            free(ys);
+            free(x);
+            qkern_packed_weights_destroy(pn);
+            qkern_packed_weights_destroy(ps);
+            qk_qbuf_free(&w);
+            qkern_context_destroy(sc);
+            qkern_context_destroy(nc);
+        }
+    }
+}
+END_TEST
+
 static Suite *neon_suite(void) {
     Suite *s = suite_create("neon");
     TCase *tc = tcase_create("neon");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_fp8_tbl_all_codes);
+    tcase_add_test(tc, test_fp8_round_row);
+    tcase_add_test(tc, test_fp8_matmul_all_codes);
     tcase_add_test(tc, test_describe_kernels);
     tcase_add_test(tc, test_pack_layout_i8);
     tcase_add_test(tc, test_pack_layout_q4_0);

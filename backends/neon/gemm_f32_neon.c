@@ -5,8 +5,8 @@
  * per c4 vector one `tbl` transposes the 4 columns × 4 k bytes into k-major order, then
  *   integer formats: sxtl ×2, scvtf, (q − zero)·scale (+ min)
  *   NF4:  4 `tbl` lookups of the codebook's byte planes + 4 zip .16b + 4 zip .8h
- *   FP8:  ushll into binary16 bit patterns (E5M2 is the top byte of an f16; E4M3's
- *         magnitude shifted by 7 is the f16 of value·2^-8) and fcvtl, exact for every code,
+ *   FP8:  `tbl` lookups of the f32's top two bytes (qk_neon_fp8_decode16, neon.h), exact
+ *         for every code; in FP8×FP8 the weights stay unscaled (scales after the sum),
  * and 16 `fmla v.4s, w.4s, x.s[t]` per c4 vector over a 4-row tile. Each c4 vector is
  * loaded (and its nibbles split) just before use, so only one is live at a time. */
 #include "backends/neon/neon_tile.h"
@@ -17,10 +17,12 @@ static const uint8_t qk_c4_to_k_major[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
 typedef struct qk_f_consts {
     uint8x16_t transpose;
     uint8x16_t nf4[4]; /* byte planes of the codebook */
+    qk_neon_fp8_tbl fp8;
 } qk_f_consts;
 
-static void qk_f_consts_init(qk_f_consts *c) {
+static void qk_f_consts_init(qk_f_consts *c, qkern_format f) {
     c->transpose = vld1q_u8(qk_c4_to_k_major);
+    if (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) qk_neon_fp8_tbl_init(&c->fp8, f);
     uint8_t planes[4][16];
     for (int i = 0; i < 16; i++) {
         uint32_t u;
@@ -30,9 +32,10 @@ static void qk_f_consts_init(qk_f_consts *c) {
     for (int b = 0; b < 4; b++) c->nf4[b] = vld1q_u8(planes[b]);
 }
 
-/* 16 stored values in k-major order (t·4 + col) -> f[t] = the 4 columns' weights at k = t. */
-static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, qk_neon_decode dec, const qk_f_consts *c, uint8x16_t tv,
-                                         float32x4_t sc, float32x4_t z, float32x4_t f[4]) {
+/* 16 stored values in k-major order (t·4 + col) -> f[t] = the 4 columns' weights at k = t.
+ * post: FP8×FP8, the scales are applied after the sum, so FP8 weights stay unscaled. */
+static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, qk_neon_decode dec, int post, const qk_f_consts *c,
+                                         uint8x16_t tv, float32x4_t sc, float32x4_t z, float32x4_t f[4]) {
     switch (dec) {
     case QK_DEC_INT: {
         int8x16_t s = vreinterpretq_s8_u8(tv);
@@ -59,35 +62,13 @@ static QK_ALWAYS_INLINE void qk_f_decode(const qk_neon_pack *h, qk_neon_decode d
         f[3] = vmulq_f32(vreinterpretq_f32_u16(vzip2q_u16(l1, h1)), sc);
         return;
     }
-    case QK_DEC_E5M2: {
-        uint16x8_t lo = vshll_n_u8(vget_low_u8(tv), 8), hi = vshll_high_n_u8(tv, 8);
-        f[0] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo))), sc);
-        f[1] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(lo)), sc);
-        f[2] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(hi))), sc);
-        f[3] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(hi)), sc);
+    default: /* QK_DEC_E4M3, QK_DEC_E5M2 */
+        qk_neon_fp8_decode16(&c->fp8, dec == QK_DEC_E5M2, tv, f);
+        if (!post)
+            for (int t = 0; t < 4; t++) f[t] = vmulq_f32(f[t], sc);
         return;
-    }
-    default: { /* QK_DEC_E4M3 */
-        /* S.EEEE.MMM -> binary16 S.0EEEE.MMM0000000 is the value · 2^-8 for normals and
-         * subnormals alike; the NaN code S.1111.111 becomes an f16 NaN. */
-        uint8x16_t mag = vandq_u8(tv, vdupq_n_u8(0x7f)), sgn = vandq_u8(tv, vdupq_n_u8(0x80));
-        uint8x16_t nan = vceqq_u8(mag, vdupq_n_u8(0x7f));
-        uint16x8_t lo = vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vshll_n_u8(vget_low_u8(mag), 7));
-        uint16x8_t hi = vorrq_u16(vshll_high_n_u8(sgn, 8), vshll_high_n_u8(mag, 7));
-        lo = vbslq_u16(vreinterpretq_u16_s16(vmovl_s8(vreinterpret_s8_u8(vget_low_u8(nan)))),
-                       vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vdupq_n_u16(0x7e00)), lo);
-        hi = vbslq_u16(vreinterpretq_u16_s16(vmovl_high_s8(vreinterpretq_s8_u8(nan))),
-                       vorrq_u16(vshll_high_n_u8(sgn, 8), vdupq_n_u16(0x7e00)), hi);
-        float32x4_t s256 = vmulq_n_f32(sc, 256.0f);
-        f[0] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo))), s256);
-        f[1] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(lo)), s256);
-        f[2] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(hi))), s256);
-        f[3] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(hi)), s256);
-        return;
-    }
     }
 }
-
 
 /* The stored c4 vector v of a step: an int8 panel's bytes, or the low (part 1) / high
  * (part 2) nibbles of a 4-bit panel, loaded when needed so only one is live at a time. */
@@ -99,12 +80,12 @@ static QK_ALWAYS_INLINE uint8x16_t qk_f_load(const unsigned char *b, int v, int 
 }
 
 /* One 16-k step of mr rows × the column quad j: x[r] the rows' activations at the step. */
-static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, qk_neon_decode dec, const qk_f_consts *c,
+static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, qk_neon_decode dec, int post, const qk_f_consts *c,
                                        const unsigned char *b, int part, int s4, int j, const float *const *x, int mr,
                                        float32x4_t sc, float32x4_t z, float32x4_t facc[QK_NEON_MR]) {
     for (int cc = 0; cc < 4; cc++) {
         float32x4_t f[4];
-        qk_f_decode(h, dec, c, vqtbl1q_u8(qk_f_load(b, 2 * cc + j, part, s4), c->transpose), sc, z, f);
+        qk_f_decode(h, dec, post, c, vqtbl1q_u8(qk_f_load(b, 2 * cc + j, part, s4), c->transpose), sc, z, f);
         for (int r = 0; r < mr; r++) {
             const float32x4_t xv = vld1q_f32(x[r] + 4 * cc);
             facc[r] = vfmaq_laneq_f32(facc[r], f[0], xv, 0);
@@ -118,10 +99,9 @@ static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, qk_neon_decode dec
 /* mr rows × the 4 columns 4j..4j+3 of the panel at pp: the tile is computed one column
  * quad at a time, so 4 accumulators, the 4 decoded weights and one activation vector
  * are all that is live (the activations are re-read from L1 for the second quad). */
-static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec, const qk_f_consts *c,
+static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec, int post_scale, const qk_f_consts *c,
                                        const unsigned char *pp, int64_t m, int mr, int64_t n0, int j) {
     const qk_neon_pack *h = t->h;
-    const int post_scale = h->act == QKERN_ACT_FP8_E4M3 || h->act == QKERN_ACT_FP8_E5M2;
     const size_t gstride = post_scale || h->float_pad ? (size_t)h->gp : (size_t)h->g;
     const size_t psz = h->param_f16 ? 16 : 32;
     float32x4_t facc[QK_NEON_MR];
@@ -147,15 +127,15 @@ static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec
         if (h->panel == QK_PANEL_I8) {
             for (int64_t s = 0; s < h->gp; s += 16, b += 128) {
                 for (int r = 0; r < mr; r++) xs[r] = x[r] + (size_t)G * gstride + s;
-                qk_f_step(h, dec, c, b, 0, 0, j, xs, mr, sc, z, facc);
+                qk_f_step(h, dec, post_scale, c, b, 0, 0, j, xs, mr, sc, z, facc);
             }
         } else {
             const int s4 = h->panel == QK_PANEL_S4;
             for (int64_t s = 0; s < h->gp; s += 32, b += 128) {
                 for (int r = 0; r < mr; r++) xs[r] = x[r] + (size_t)G * gstride + s;
-                qk_f_step(h, dec, c, b, 1, s4, j, xs, mr, sc, z, facc);
+                qk_f_step(h, dec, post_scale, c, b, 1, s4, j, xs, mr, sc, z, facc);
                 for (int r = 0; r < mr; r++) xs[r] += 16;
-                qk_f_step(h, dec, c, b, 2, s4, j, xs, mr, sc, z, facc);
+                qk_f_step(h, dec, post_scale, c, b, 2, s4, j, xs, mr, sc, z, facc);
             }
         }
     }
@@ -177,33 +157,41 @@ static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec
     }
 }
 
-/* One instantiation per (decode, row count): the decode and the row loop are then
- * straight-line code and the accumulators stay in registers. */
-#define QK_F_ROWS_FN(dname, DEC, n)                                                                     \
+/* One instantiation per (decode, FP8×FP8 or not, row count): the decode and the row loop
+ * are then straight-line code and the accumulators stay in registers. */
+#define QK_F_ROWS_FN(dname, DEC, POST, n)                                                               \
     static void qk_f_rows_##dname##_##n(const qk_neon_tile *t, const qk_f_consts *c, const unsigned char *pp, \
                                         int64_t m, int64_t n0) {                                         \
-        qk_f_rows(t, DEC, c, pp, m, n, n0, 0);                                                          \
-        qk_f_rows(t, DEC, c, pp, m, n, n0, 1);                                                          \
+        qk_f_rows(t, DEC, POST, c, pp, m, n, n0, 0);                                                    \
+        qk_f_rows(t, DEC, POST, c, pp, m, n, n0, 1);                                                    \
     }
-#define QK_F_ROWS_ALL(dname, DEC) \
-    QK_F_ROWS_FN(dname, DEC, 1) QK_F_ROWS_FN(dname, DEC, 2) QK_F_ROWS_FN(dname, DEC, 3) QK_F_ROWS_FN(dname, DEC, 4)
-QK_F_ROWS_ALL(int, QK_DEC_INT)
-QK_F_ROWS_ALL(nf4, QK_DEC_NF4)
-QK_F_ROWS_ALL(e4m3, QK_DEC_E4M3)
-QK_F_ROWS_ALL(e5m2, QK_DEC_E5M2)
+#define QK_F_ROWS_ALL(dname, DEC, POST)                                                \
+    QK_F_ROWS_FN(dname, DEC, POST, 1) QK_F_ROWS_FN(dname, DEC, POST, 2) QK_F_ROWS_FN(dname, DEC, POST, 3) \
+    QK_F_ROWS_FN(dname, DEC, POST, 4)
+QK_F_ROWS_ALL(int, QK_DEC_INT, 0)
+QK_F_ROWS_ALL(nf4, QK_DEC_NF4, 0)
+QK_F_ROWS_ALL(e4m3, QK_DEC_E4M3, 0)
+QK_F_ROWS_ALL(e5m2, QK_DEC_E5M2, 0)
+QK_F_ROWS_ALL(fp8_e4m3, QK_DEC_E4M3, 1)
+QK_F_ROWS_ALL(fp8_e5m2, QK_DEC_E5M2, 1)
 
 typedef void (*qk_f_rows_fn)(const qk_neon_tile *, const qk_f_consts *, const unsigned char *, int64_t, int64_t);
 
 void qk_neon_gemm_f32__neon(const qk_neon_tile *t) {
-    static const qk_f_rows_fn table[4][4] = {
+    static const qk_f_rows_fn table[6][4] = {
         {qk_f_rows_int_1, qk_f_rows_int_2, qk_f_rows_int_3, qk_f_rows_int_4},
         {qk_f_rows_nf4_1, qk_f_rows_nf4_2, qk_f_rows_nf4_3, qk_f_rows_nf4_4},
         {qk_f_rows_e4m3_1, qk_f_rows_e4m3_2, qk_f_rows_e4m3_3, qk_f_rows_e4m3_4},
         {qk_f_rows_e5m2_1, qk_f_rows_e5m2_2, qk_f_rows_e5m2_3, qk_f_rows_e5m2_4},
+        {qk_f_rows_fp8_e4m3_1, qk_f_rows_fp8_e4m3_2, qk_f_rows_fp8_e4m3_3, qk_f_rows_fp8_e4m3_4},
+        {qk_f_rows_fp8_e5m2_1, qk_f_rows_fp8_e5m2_2, qk_f_rows_fp8_e5m2_3, qk_f_rows_fp8_e5m2_4},
     };
-    const qk_f_rows_fn *rows = table[t->h->decode];
+    const qk_neon_pack *h = t->h;
+    const int fp8_act = h->act == QKERN_ACT_FP8_E4M3 || h->act == QKERN_ACT_FP8_E5M2;
+    /* FP8×FP8 has FP8 weights (the front end checks it): decode rows 2, 3 -> 4, 5 */
+    const qk_f_rows_fn *rows = table[(int)h->decode + (fp8_act ? 2 : 0)];
     qk_f_consts c;
-    qk_f_consts_init(&c);
+    qk_f_consts_init(&c, h->format);
     for (int64_t n0 = t->n0; n0 < t->n1; n0 += QK_NEON_NR) {
         const unsigned char *pp = qk_neon_panel_ptr(t->h, n0 / QK_NEON_NR);
         int64_t m = t->m0;

@@ -410,7 +410,7 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
             float sx = qk_fp8_scale_for_amax(qk_fp8_amax_finite(xr, (size_t)h->k), qk_fp8_max(af));
             float inv = 1.0f / sx;
             float *dst = (float *)(void *)row;
-            for (int64_t i = 0; i < h->k; i++) dst[i] = qk_fp8_to_f32(qk_f32_to_fp8(xr[i] * inv, af, 1), af);
+            qk_neon_fp8_round_row(xr, h->k, inv, af, dst);
             for (int64_t i = h->k; i < h->gp; i++) dst[i] = 0.0f;
             dst[h->gp] = sx;
             break;

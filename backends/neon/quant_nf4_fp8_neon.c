@@ -13,8 +13,8 @@
  *                   minimum subnormals, ties to even, 8 (E4M3) / 4 (E5M2) being the first
  *                   normal code;
  *   then the overflow rule (saturate or NaN / Inf), NaN -> 0x7F, and the sign.
- * Dequantise: the code's bits are placed in a binary16 (E5M2 is the top byte of an f16,
- * E4M3's magnitude shifted by 7 is the f16 of value·2^-8) and widened with fcvtl. */
+ * Dequantise: qk_neon_fp8_decode16 (neon.h), the f32's top two bytes looked up with `tbl`,
+ * then one multiply by the scale, as scalar's f32(q)·s. */
 #include <arm_neon.h>
 #include <float.h>
 #include <string.h>
@@ -171,6 +171,11 @@ static uint32x4_t qk_fp8_encode4(float32x4_t x, const qk_fp8_rule *r) {
     return vbslq_u32(nan, vdupq_n_u32(0x7Fu), code);
 }
 
+static inline uint8x16_t qk_fp8_narrow16(const uint32x4_t c[4]) {
+    return vcombine_u8(vmovn_u16(vcombine_u16(vmovn_u32(c[0]), vmovn_u32(c[1]))),
+                       vmovn_u16(vcombine_u16(vmovn_u32(c[2]), vmovn_u32(c[3]))));
+}
+
 qkern_status qk_quant_fp8__neon(const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1) {
     qk_layout L;
     qkern_status st = qk_resolve_layout(&dst->desc, dst->rows, dst->cols, &L);
@@ -198,41 +203,76 @@ qkern_status qk_quant_fp8__neon(const float *src, const qkern_qtensor *dst, int6
         for (; j + 16 <= cols; j += 16) {
             uint32x4_t c[4];
             for (int i = 0; i < 4; i++) c[i] = qk_fp8_encode4(vmulq_n_f32(vld1q_f32(x + j + 4 * i), inv), &rule);
-            vst1q_u8(q + j, vcombine_u8(vmovn_u16(vcombine_u16(vmovn_u32(c[0]), vmovn_u32(c[1]))),
-                                        vmovn_u16(vcombine_u16(vmovn_u32(c[2]), vmovn_u32(c[3])))));
+            vst1q_u8(q + j, qk_fp8_narrow16(c));
         }
         for (; j < cols; j++) q[j] = qk_f32_to_fp8(x[j] * inv, L.format, saturate);
     }
     return QKERN_OK;
 }
 
-/* 16 codes -> f32(code)·s. */
-static void qk_fp8_deq16(uint8x16_t v, int e5m2, float s, float *y) {
-    uint16x8_t lo, hi;
-    float m = s;
-    if (e5m2) {
-        /* NaN codes S.11111.{01,10,11} become the canonical quiet NaN, as the scalar decode */
-        uint8x16_t nan = vcgtq_u8(vandq_u8(v, vdupq_n_u8(0x7f)), vdupq_n_u8(0x7c));
-        v = vbslq_u8(nan, vorrq_u8(vandq_u8(v, vdupq_n_u8(0x80)), vdupq_n_u8(0x7e)), v);
-        lo = vshll_n_u8(vget_low_u8(v), 8);
-        hi = vshll_high_n_u8(v, 8);
-    } else {
-        uint8x16_t mag = vandq_u8(v, vdupq_n_u8(0x7f)), sgn = vandq_u8(v, vdupq_n_u8(0x80));
-        uint8x16_t nan = vceqq_u8(mag, vdupq_n_u8(0x7f));
-        lo = vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vshll_n_u8(vget_low_u8(mag), 7));
-        hi = vorrq_u16(vshll_high_n_u8(sgn, 8), vshll_high_n_u8(mag, 7));
-        lo = vbslq_u16(vreinterpretq_u16_s16(vmovl_s8(vreinterpret_s8_u8(vget_low_u8(nan)))),
-                       vorrq_u16(vshll_n_u8(vget_low_u8(sgn), 8), vdupq_n_u16(0x7e00)), lo);
-        hi = vbslq_u16(vreinterpretq_u16_s16(vmovl_high_s8(vreinterpretq_s8_u8(nan))),
-                       vorrq_u16(vshll_high_n_u8(sgn, 8), vdupq_n_u16(0x7e00)), hi);
+static uint32_t qk_fp8_code_bits(uint8_t c, qkern_format f) {
+    const float v = qk_fp8_to_f32(c, f);
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+void qk_neon_fp8_tbl_init(qk_neon_fp8_tbl *t, qkern_format f) {
+    const int e5m2 = f == QKERN_FP8_E5M2;
+    const int mbits = e5m2 ? 2 : 3, sh = mbits + 1, off = e5m2 ? 4 : 1;
+    uint8_t top[32] = {0}, fix3[16], fix2[16];
+    for (int i = 0; i < (256 >> sh); i++) {
+        /* any finite normal code with these top bits: E = 2j+1, or E = 2j where 2j+1 is
+         * E5M2's Inf / NaN exponent (both give the same f32 top byte) */
+        uint8_t c = (uint8_t)(i << sh | 1 << mbits);
+        if ((qk_fp8_code_bits(c, f) & 0x7f800000u) == 0x7f800000u) c = (uint8_t)(i << sh);
+        top[i] = (uint8_t)(qk_fp8_code_bits(c, f) >> 24);
     }
-    float32x4_t f[4] = {vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo))), vcvt_high_f32_f16(vreinterpretq_f16_u16(lo)),
-                        vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(hi))), vcvt_high_f32_f16(vreinterpretq_f16_u16(hi))};
-    for (int i = 0; i < 4; i++) {
-        /* E4M3: undo the 2^-8 exactly first, so the result is f32(code)·s with one rounding */
-        if (!e5m2) f[i] = vmulq_n_f32(f[i], 256.0f);
-        vst1q_f32(y + 4 * i, vmulq_n_f32(f[i], m));
+    for (int i = 0; i < 16; i++) {
+        const uint8_t mag = (uint8_t)((i - off) & 0x7f);
+        const uint32_t u = qk_fp8_code_bits(mag, f);
+        fix3[i] = (uint8_t)((u >> 24) ^ top[mag >> sh]);
+        fix2[i] = (uint8_t)((u >> 16) ^ (uint32_t)(uint8_t)(mag << (7 - mbits)));
     }
+    t->top.val[0] = vld1q_u8(top);
+    t->top.val[1] = vld1q_u8(top + 16);
+    t->fix3 = vld1q_u8(fix3);
+    t->fix2 = vld1q_u8(fix2);
+}
+
+/* e5m2 is a constant at every call, so each loop gets its own decoder. */
+static inline void qk_fp8_deq_row(const qk_neon_fp8_tbl *t, int e5m2, const uint8_t *q, int64_t cols, float s,
+                                  float *y) {
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+        float32x4_t f[4];
+        qk_neon_fp8_decode16(t, e5m2, vld1q_u8(q + j), f);
+        for (int i = 0; i < 4; i++) vst1q_f32(y + j + 4 * i, vmulq_n_f32(f[i], s));
+    }
+    const qkern_format fmt = e5m2 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
+    for (; j < cols; j++) y[j] = qk_fp8_to_f32(q[j], fmt) * s;
+}
+
+static inline void qk_fp8_round_row(const qk_neon_fp8_tbl *t, const qk_fp8_rule *rule, int e5m2, const float *x,
+                                    int64_t k, float inv, float *dst) {
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        uint32x4_t c[4];
+        for (int j = 0; j < 4; j++) c[j] = qk_fp8_encode4(vmulq_n_f32(vld1q_f32(x + i + 4 * j), inv), rule);
+        float32x4_t f[4];
+        qk_neon_fp8_decode16(t, e5m2, qk_fp8_narrow16(c), f);
+        for (int j = 0; j < 4; j++) vst1q_f32(dst + i + 4 * j, f[j]);
+    }
+    const qkern_format fmt = e5m2 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
+    for (; i < k; i++) dst[i] = qk_fp8_to_f32(qk_f32_to_fp8(x[i] * inv, fmt, 1), fmt);
+}
+
+void qk_neon_fp8_round_row(const float *x, int64_t k, float inv, qkern_format f, float *dst) {
+    qk_neon_fp8_tbl t;
+    qk_neon_fp8_tbl_init(&t, f);
+    const qk_fp8_rule rule = qk_fp8_rule_for(f, 1);
+    if (f == QKERN_FP8_E5M2) qk_fp8_round_row(&t, &rule, 1, x, k, inv, dst);
+    else qk_fp8_round_row(&t, &rule, 0, x, k, inv, dst);
 }
 
 qkern_status qk_dequant_fp8__neon(const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1) {
@@ -241,14 +281,15 @@ qkern_status qk_dequant_fp8__neon(const qkern_qtensor *src, float *dst, int64_t 
     if (st != QKERN_OK) return st;
     const int e5m2 = L.format == QKERN_FP8_E5M2;
     const int64_t cols = L.cols;
+    qk_neon_fp8_tbl t;
+    qk_neon_fp8_tbl_init(&t, L.format);
     for (int64_t r = r0; r < r1; r++) {
         float s;
         memcpy(&s, (const unsigned char *)src->scales + (L.group == 0 ? 0 : 4 * (size_t)r), 4);
         const uint8_t *q = (const uint8_t *)src->data + (size_t)r * (size_t)cols;
         float *y = dst + (size_t)r * (size_t)cols;
-        int64_t j = 0;
-        for (; j + 16 <= cols; j += 16) qk_fp8_deq16(vld1q_u8(q + j), e5m2, s, y + j);
-        for (; j < cols; j++) y[j] = qk_fp8_to_f32(q[j], L.format) * s;
+        if (e5m2) qk_fp8_deq_row(&t, 1, q, cols, s, y);
+        else qk_fp8_deq_row(&t, 0, q, cols, s, y);
     }
     return QKERN_OK;
 }
