@@ -5,6 +5,7 @@
 #   3. tuning (when the autotuner is built)
 #   4. benchmarks: quantize / dequantize / matmul throughput against the roofline this
 #      machine measures (int8 dot-product peak, memory bandwidth) and peer libraries
+#   5. the headline shapes (M = 1 … 512 int8 GEMM / GEMV, 1 and 2 threads, oneDNN, CLBlast)
 # Writes everything under out/report/ (JSON, markdown table, roofline PNG).
 #   ./ci/report.sh            the default short run (a few minutes)
 #   ./ci/report.sh --full     every shape
@@ -59,6 +60,14 @@ echo
 echo "=== 4. benchmarks against the roofline ==="
 if [ -x bench/report.sh ]; then
   bench/report.sh "$B" "$OUT" $MODE || STATUS=1
+  echo
+  echo "=== 5. the headline shapes: int8 GEMM / GEMV at M = 1, 8, 128, 512 (N = K = 4096), 1 and 2 threads,"
+  echo "===    beside oneDNN (VNNI) and, for OpenCL, CLBlast on the same device; dequantize vs copy ==="
+  HEADLINE='^(roofline/.*|matmul/x86/w=(i8|i4|q4_0)/a=(i8|q8_0)/M:(1|8|128|512)/N:4096/K:4096/.*'
+  HEADLINE+='|peer/onednn/w=s8/a=u8/M:(1|8|128|512)/N:4096/K:4096/.*|dequantize/x86/(i8|i4|q4_0)/.*'
+  HEADLINE+='|matmul/opencl/w=(i8|q4_0)/a=(i8|q8_0)/M:(1|512)/N:4096/K:4096/.*'
+  HEADLINE+='|peer/clblast/w=f32/a=f32/M:(1|512)/N:4096/K:4096/.*)$'
+  bench/report.sh "$B" "$OUT/headline" -- --benchmark_filter="$HEADLINE" --benchmark_min_time=0.2 || STATUS=1
 else
   echo "bench/report.sh is not there yet"
 fi
