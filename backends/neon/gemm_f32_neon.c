@@ -99,9 +99,13 @@ static QK_ALWAYS_INLINE void qk_f_step(const qk_neon_pack *h, qk_neon_decode dec
 /* mr rows × the 4 columns 4j..4j+3 of the panel at pp: the tile is computed one column
  * quad at a time, so 4 accumulators, the 4 decoded weights and one activation vector
  * are all that is live (the activations are re-read from L1 for the second quad). */
-static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec, int post_scale, const qk_f_consts *c,
+static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec, int post_scale, const qk_f_consts *cp,
                                        const unsigned char *pp, int64_t m, int mr, int64_t n0, int j) {
     const qk_neon_pack *h = t->h;
+    /* FP8 packs are always int8 panels with one f32 scale: no other panel loop is emitted */
+    const int fp8 = dec == QK_DEC_E4M3 || dec == QK_DEC_E5M2;
+    /* a local copy: GCC otherwise reloads the lookup tables through cp for every c4 vector */
+    const qk_f_consts cl = *cp, *c = &cl;
     const size_t gstride = post_scale || h->float_pad ? (size_t)h->gp : (size_t)h->g;
     const size_t psz = h->param_f16 ? 16 : 32;
     float32x4_t facc[QK_NEON_MR];
@@ -113,9 +117,9 @@ static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec
         const unsigned char *gb = pp + (size_t)G * h->group_bytes;
         const unsigned char *prm = gb + h->data_bytes_group;
         float32x4_t p2[2], sc, z = vdupq_n_f32(0.0f);
-        qk_neon_params8(prm, h->param_f16, p2);
+        qk_neon_params8(prm, !fp8 && h->param_f16, p2);
         sc = p2[j];
-        if (h->has_zero || h->has_min) {
+        if (!fp8 && (h->has_zero || h->has_min)) {
             qk_neon_params8(prm + psz, h->param_f16, p2);
             z = p2[j];
         }
@@ -124,7 +128,7 @@ static QK_ALWAYS_INLINE void qk_f_rows(const qk_neon_tile *t, qk_neon_decode dec
             sc = vdupq_n_f32(1.0f);
         }
         const unsigned char *b = gb;
-        if (h->panel == QK_PANEL_I8) {
+        if (fp8 || h->panel == QK_PANEL_I8) {
             for (int64_t s = 0; s < h->gp; s += 16, b += 128) {
                 for (int r = 0; r < mr; r++) xs[r] = x[r] + (size_t)G * gstride + s;
                 qk_f_step(h, dec, post_scale, c, b, 0, 0, j, xs, mr, sc, z, facc);
