@@ -295,7 +295,9 @@ static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, co
     return 1;
 }
 
-static const int64_t tail_mn[] = {1, 2, 3, 7, 16, 33};
+/* 8: the M = 8 GEMV tile of the nib_x8 families */
+static const int64_t tail_mn[] = {1, 2, 3, 7, 8, 16, 33};
+#define N_TAIL ((size_t)(sizeof tail_mn / sizeof tail_mn[0]))
 
 /* Exact data: y bit-identical to scalar, i.e. identical int32 group sums and activation bytes. */
 START_TEST(test_mm_exact) {
@@ -307,8 +309,8 @@ START_TEST(test_mm_exact) {
     qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
     const int64_t ks[] = {128, 256};
     for (size_t ki = 0; ki < 2; ki++)
-        for (size_t mi = 0; mi < 6; mi++)
-            for (size_t ni = 0; ni < 6; ni++) {
+        for (size_t mi = 0; mi < N_TAIL; mi++)
+            for (size_t ni = 0; ni < N_TAIL; ni++) {
                 int64_t m = tail_mn[mi], n = tail_mn[ni], k = ks[ki];
                 qk_qbuf b;
                 make_weights(&b, c, n, k, 7 + mi * 31 + ni, 1);
@@ -340,8 +342,8 @@ START_TEST(test_mm_bound) {
     for (int threads = 1; threads <= 2; threads++) {
         qkern_context *cx = ctx_named("x86", threads);
         for (size_t ki = 0; ki < 2; ki++)
-            for (size_t mi = 0; mi < 6; mi++)
-                for (size_t ni = 0; ni < 6; ni++) {
+            for (size_t mi = 0; mi < N_TAIL; mi++)
+                for (size_t ni = 0; ni < N_TAIL; ni++) {
                     int64_t m = tail_mn[mi], n = tail_mn[ni], k = ks[ki];
                     qk_qbuf b;
                     make_weights(&b, c, n, k, 1000 + mi * 7 + ni * 3 + ki, 0);

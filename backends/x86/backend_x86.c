@@ -26,24 +26,32 @@
  *     I8 per-row tiles hold 8 rows × 2 panels, so they read the weights once at M ≤ 8 anyway.
  *     For the 4-bit and ggml families it is 4: at M = 8 the 6x32 + 2x32 GEMM tiles (the
  *     second pass over a panel pair hits L2) beat the 8x16 GEMV tile, 6.7-8.5 vs 4.6-5.7
- *     GB/s (Q4_0 and I4 g=128, N = 11008, K = 4096, 1.1 GiB rotated, CPU time). */
+ *     GB/s (Q4_0 and I4 g=128, N = 11008, K = 4096, 1.1 GiB rotated, CPU time).
+ *   gemv8_kb / gemv8_prefetch (I4 symmetric and Q4_0 with int8 activations, M = 8): the 8x16
+ *     asm GEMV tile, one pass over the weights: 8.9-10.5 GB/s (Q4_0) and 10.9-11.4 GB/s
+ *     (I4 g=128) against 8.2-8.5 for the GEMM tiles (same shapes, same minute). K slices of
+ *     4096: at K = 11008, 1024 and 4096 measured 8.6 vs 8.3 (no slicing); at K = 4096, slices
+ *     of 1024 were slower (7.2). Prefetch 4096 B ahead: 0 / 512 / 1024 / 2048 / 4096 measured
+ *     5.7-6.2 / 7.0 / 7.7 / 8.5-9.5 / 7.8-10.6 GB/s (Q4_0, under load); without it the stream
+ *     falls behind even at this (compute-bound) rate; prefetcht1 instead of t0: 6.4-7.2.
+ *     Huge pages for the packed panels (madvise) did not change it, so they are not asked for. */
 const qk_x86_tune qk_x86_tunes[] = {
-    {"i8_i8", 8, 2, 8, 128, 96, 0,
+    {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0,
      "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
      "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32"},
-    {"i8_i4", 6, 2, 4, 128, 96, 0,
+    {"i8_i4", 6, 2, 4, 128, 96, 0, 4096, 4096,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
      "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
-    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0,
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, 4096, 4096,
      "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
      "not the tile, bounds it"},
-    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
-    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
-    {"f32", 4, 2, 0, 128, 96, 0,
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, 0, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, 0, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
+    {"f32", 4, 2, 0, 128, 96, 0, 0, 0,
      "4x32 f32 FMA: 8 group + 8 total f32 accumulators, codes decoded once per 16x4 chunk for 4 rows"},
-    {"fp8_fp8", 8, 2, 0, 128, 96, 0,
+    {"fp8_fp8", 8, 2, 0, 128, 96, 0, 0, 0,
      "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile shape)"},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {

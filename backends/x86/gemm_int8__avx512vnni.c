@@ -589,6 +589,131 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         }
 }
 
+/* M = 8 GEMV for nib_x8 codes (symmetric I4 × I8_DYNAMIC, Q4_0 × Q8_0): 8 rows × 1 panel,
+ * the K loop in inline asm. Each 64-byte nibble vector is unpacked once (3 integer ops) and
+ * feeds 16 vpdpbusd; one panel is streamed front to back, so the weights are read once;
+ * 8 int32 accumulators (zmm0-7) and 8 f32 sums (zmm8-15) stay in registers. The +128
+ * compensation is recomputed (2 vpdpbusd with 0x80 bytes per vector, subtracted at the
+ * group's end) rather than streamed: streaming it adds 64 B per 288 B of Q4_0 and measured
+ * no faster from DRAM. On Zen 4 only vmulps / vfmadd231ps share the two pipes of vpdpbusd
+ * (docs/performance-x86.md), so per 32-block of one panel the floor is 64 + 8 vpdpbusd +
+ * 8 mul + 8 fma = 88 pipe cycles for 288 bytes. Same arithmetic per output as
+ * qk_x86_tile_int. */
+#define QK_G8_ROW(R, X, XI)                                                                                   \
+    "vpbroadcastd " X ", %%zmm19\n\t"                                                                       \
+    "vpbroadcastd 4+" X ", %%zmm20\n\t"                                                                     \
+    "vpdpbusd %%zmm17, %%zmm19, %%zmm" #R "\n\t"                                                            \
+    "vpdpbusd %%zmm18, %%zmm20, %%zmm" #R "\n\t"
+#define QK_G8_KLOOP                                                                                           \
+    "1:\n\t"                                                                                                \
+    "vpxord %%zmm0, %%zmm0, %%zmm0\n\t vpxord %%zmm1, %%zmm1, %%zmm1\n\t vpxord %%zmm2, %%zmm2, %%zmm2\n\t"   \
+    "vpxord %%zmm3, %%zmm3, %%zmm3\n\t vpxord %%zmm4, %%zmm4, %%zmm4\n\t vpxord %%zmm5, %%zmm5, %%zmm5\n\t"   \
+    "vpxord %%zmm6, %%zmm6, %%zmm6\n\t vpxord %%zmm7, %%zmm7, %%zmm7\n\t vpxord %%zmm26, %%zmm26, %%zmm26\n\t" \
+    "mov %[nv], %[iv]\n\t"                                                                                  \
+    "2:\n\t"                                                                                                \
+    "prefetcht0 (%[w],%[pf],1)\n\t"                                                                        \
+    "vmovdqu64 (%[w]), %%zmm17\n\t"                                                                         \
+    "vpandd %%zmm16, %%zmm17, %%zmm18\n\t"                                                                  \
+    "vpsllw $4, %%zmm17, %%zmm17\n\t"                                                                       \
+    "vpandd %%zmm16, %%zmm17, %%zmm17\n\t"                                                                  \
+    "vpdpbusd %%zmm18, %%zmm21, %%zmm26\n\t vpdpbusd %%zmm17, %%zmm21, %%zmm26\n\t"                        \
+    QK_G8_ROW(0, "(%[x0])", 0) QK_G8_ROW(1, "(%[x0],%[rb],1)", 0) QK_G8_ROW(2, "(%[x0],%[rb],2)", 0)          \
+    QK_G8_ROW(3, "(%[x3])", 0) QK_G8_ROW(4, "(%[x3],%[rb],1)", 0) QK_G8_ROW(5, "(%[x3],%[rb],2)", 0)          \
+    QK_G8_ROW(6, "(%[x6])", 0) QK_G8_ROW(7, "(%[x6],%[rb],1)", 0)                                            \
+    "add $64, %[w]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t add $8, %[x6]\n\t"                              \
+    "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
+    "vpsubd %%zmm26, %%zmm0, %%zmm0\n\t vpsubd %%zmm26, %%zmm1, %%zmm1\n\t vpsubd %%zmm26, %%zmm2, %%zmm2\n\t" \
+    "vpsubd %%zmm26, %%zmm3, %%zmm3\n\t vpsubd %%zmm26, %%zmm4, %%zmm4\n\t vpsubd %%zmm26, %%zmm5, %%zmm5\n\t" \
+    "vpsubd %%zmm26, %%zmm6, %%zmm6\n\t vpsubd %%zmm26, %%zmm7, %%zmm7\n\t"                                 \
+    "vcvtph2ps (%[w]), %%zmm24\n\t"
+#define QK_G8_FOLD_I8(R, F) "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm24, %%zmm" #R ", %%zmm" #F "\n\t"
+#define QK_G8_FOLD_Q8(R, F, D)                                                                                \
+    "vbroadcastss " D ", %%zmm25\n\t vmulps %%zmm24, %%zmm25, %%zmm25\n\t"                                 \
+    "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm25, %%zmm" #R ", %%zmm" #F "\n\t"
+#define QK_G8_LOAD                                                                                            \
+    "vmovdqa64 %[hin], %%zmm16\n\t vmovdqa64 %[b80], %%zmm21\n\t"                                           \
+    "vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t vmovaps 128(%[out]), %%zmm10\n\t"           \
+    "vmovaps 192(%[out]), %%zmm11\n\t vmovaps 256(%[out]), %%zmm12\n\t vmovaps 320(%[out]), %%zmm13\n\t"     \
+    "vmovaps 384(%[out]), %%zmm14\n\t vmovaps 448(%[out]), %%zmm15\n\t"
+#define QK_G8_STORE                                                                                           \
+    "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t vmovaps %%zmm10, 128(%[out])\n\t"           \
+    "vmovaps %%zmm11, 192(%[out])\n\t vmovaps %%zmm12, 256(%[out])\n\t vmovaps %%zmm13, 320(%[out])\n\t"     \
+    "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
+#define QK_G8_CLOBBER                                                                                         \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
+        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm24", "xmm25", "xmm26", "cc", "memory"
+
+/* n groups of one panel (from w / c, activation columns from x0 / d0) added to the 8 × 16
+ * f32 sums at acc. */
+static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const int32_t *c, const uint8_t *x0,
+                              const uint8_t *d0, size_t rb, int64_t n, float *acc) {
+    const uint8_t *x3 = x0 + 3 * rb, *x6 = x0 + 6 * rb;
+    const int64_t srb = (int64_t)rb, nv = P->g / 8, sb = (int64_t)(P->group_bytes - P->code_bytes);
+    const int64_t pf = P->tune->gemv8_prefetch;
+    int64_t iv;
+    const __m512i hin = _mm512_set1_epi8((char)0xF0), b80 = _mm512_set1_epi8((char)0x80);
+    if (P->act == QKERN_ACT_Q8_0) {
+        const uint8_t *d3 = d0 + 3 * rb, *d6 = d0 + 6 * rb;
+        __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
+                         QK_G8_FOLD_Q8(0, 8, "(%[d0])") QK_G8_FOLD_Q8(1, 9, "(%[d0],%[rb],1)")
+                         QK_G8_FOLD_Q8(2, 10, "(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "(%[d3])")
+                         QK_G8_FOLD_Q8(4, 12, "(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "(%[d3],%[rb],2)")
+                         QK_G8_FOLD_Q8(6, 14, "(%[d6])") QK_G8_FOLD_Q8(7, 15, "(%[d6],%[rb],1)")
+                         "add %[sb], %[w]\n\t add $64, %[c]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t add $4, %[d6]\n\t"
+                         "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
+                         : [w] "+r"(w), [c] "+r"(c), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
+                           [d3] "+r"(d3), [d6] "+r"(d6), [n] "+r"(n), [iv] "=&r"(iv)
+                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
+                         : QK_G8_CLOBBER);
+    } else {
+        __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
+                         QK_G8_FOLD_I8(0, 8) QK_G8_FOLD_I8(1, 9) QK_G8_FOLD_I8(2, 10) QK_G8_FOLD_I8(3, 11)
+                         QK_G8_FOLD_I8(4, 12) QK_G8_FOLD_I8(5, 13) QK_G8_FOLD_I8(6, 14) QK_G8_FOLD_I8(7, 15)
+                         "add %[sb], %[w]\n\t add $64, %[c]\n\t"
+                         "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
+                         : [w] "+r"(w), [c] "+r"(c), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [n] "+r"(n),
+                           [iv] "=&r"(iv)
+                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
+                         : QK_G8_CLOBBER);
+    }
+}
+
+/* 8 rows × columns n0..n1 (one cache block, at most QK_X86_G8_PANELS panels). K is cut
+ * into slices of gemv8_kb so that the 8 activation rows of a slice stay near L1 while every
+ * panel of the block passes (8 rows of K = 11008 are 88 KiB); the f32 sums wait in acc
+ * between slices. */
+#define QK_X86_G8_PANELS 16
+static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t n0,
+                          int64_t n1, float *y, int64_t ldy) {
+    _Alignas(64) float acc[QK_X86_G8_PANELS][8][QK_X86_NR];
+    const int64_t p0 = n0 / QK_X86_NR, np = (n1 - n0 + QK_X86_NR - 1) / QK_X86_NR;
+    const int64_t groups = P->groups, g = P->g;
+    int64_t gs = P->tune->gemv8_kb / g;
+    if (gs < 1) gs = 1;
+    memset(acc, 0, sizeof(float) * (size_t)np * 8 * QK_X86_NR);
+    for (int64_t G0 = 0; G0 < groups; G0 += gs) {
+        const int64_t n = groups - G0 < gs ? groups - G0 : gs;
+        for (int64_t p = 0; p < np; p++) {
+            const uint8_t *w = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G0 * P->group_bytes;
+            const int32_t *c = P->comp + ((size_t)(p0 + p) * (size_t)groups + (size_t)G0) * QK_X86_NR;
+            qk_nib8_gemv8_asm(P, w, c, act + G0 * g, act + qbytes + (size_t)G0 * 4, rb, n, acc[p][0]);
+        }
+    }
+    /* y = bias + (sx ·) Σ / 16: the nib_x8 sums are 16·isum, scaled back exactly */
+    const __m512 r16 = _mm512_set1_ps(0.0625f);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t cols = n1 - n0 - p * QK_X86_NR;
+        const __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        const __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+        for (int m = 0; m < 8; m++) {
+            __m512 f = _mm512_mul_ps(_mm512_load_ps(acc[p][m]), r16);
+            if (P->act == QKERN_ACT_Q8_0) f = _mm512_add_ps(f, b);
+            else f = _mm512_fmadd_ps(f, _mm512_set1_ps(((const float *)(act + (size_t)m * rb + qbytes))[0]), b);
+            _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, lm, f);
+        }
+    }
+}
+
 QK_FAMILY(qk_i8_i8, QK_W8, QK_A_I8)
 QK_FAMILY(qk_i8_i4, QK_W4Z8, QK_A_I8)
 QK_FAMILY(qk_i8_i4a, QK_W4ZP, QK_A_I8)
@@ -759,21 +884,28 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     const int64_t m = m1 - m0;
     /* M ≤ gemv_max_m: one pass over the weights, one panel stream, all rows at once. */
     const int use_gemv = !row_w8 && m <= P->tune->gemv_max_m;
+    /* M = 8 on nib_x8 codes: the 8-row asm GEMV tile, one pass over the weights */
+    const int gemv8 = !use_gemv && P->nib_x8 && m == 8 && P->tune->gemv8_kb > 0;
     /* The tile comes from the tunables (x86.h), bounded by the tiles instantiated here. */
     const int tmr = P->tune->mr < 1 ? 1 : P->tune->mr, tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     const int mr = row_w8 ? (tmr > 8 ? 8 : tmr) : use_gemv ? (int)m : (tmr > 6 ? 6 : tmr);
-    const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
+    int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
+    if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
      * activations stream past it. */
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
+        if (gemv8) {
+            qk_nib8_gemv8(P, scratch + (size_t)m0 * rb, rb, qbytes, nb0, nb1, y + m0 * ldy + nb0, ldy);
+            continue;
+        }
         for (int64_t mb0 = m0; mb0 < m1; mb0 += mb) {
             int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
-            const int64_t step = use_gemv ? QK_X86_NR : tnp * QK_X86_NR;
+            const int64_t step = use_gemv || gemv8 ? QK_X86_NR : tnp * QK_X86_NR;
             for (int64_t nn = nb0; nn < nb1; nn += step) {
                 int64_t cols = nb1 - nn;
-                int np = !use_gemv && tnp == 2 && cols > QK_X86_NR ? 2 : 1;
+                int np = !use_gemv && !gemv8 && tnp == 2 && cols > QK_X86_NR ? 2 : 1;
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 for (int64_t r = mb0; r < mb1; r += mr) {

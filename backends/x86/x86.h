@@ -79,6 +79,8 @@ typedef struct qk_x86_tune {
     int64_t n_block;        /* columns per cache block inside one compute call */
     int64_t m_block;        /* rows per cache block inside one compute call */
     int prefetch;           /* bytes ahead the GEMV prefetches in each panel stream (0 = none) */
+    int64_t gemv8_kb;       /* M = 8 on nib_x8 codes: the 8x16 asm GEMV tile, K sliced by this (0 = off) */
+    int gemv8_prefetch;     /* bytes ahead that tile prefetches in its panel stream (0 = none) */
     const char *why;        /* how the default was chosen */
 } qk_x86_tune;
 
