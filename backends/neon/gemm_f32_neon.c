@@ -5,8 +5,9 @@
  * per c4 vector one `tbl` transposes the 4 columns × 4 k bytes into k-major order, then
  *   integer formats: sxtl ×2, scvtf, (q − zero)·scale (+ min)
  *   NF4:  4 `tbl` lookups of the codebook's byte planes + 4 zip .16b + 4 zip .8h
- *   FP8:  `tbl` lookups of the f32's top two bytes (qk_neon_fp8_decode16, neon.h), exact
- *         for every code; in FP8×FP8 the weights stay unscaled (scales after the sum),
+ *   FP8:  qk_neon_fp8_decode16 (neon.h): E4M3 by `tbl` lookups of the f32's top two bytes,
+ *         E5M2 by ushll into binary16 + fcvtl, exact for every code (NaN codes included);
+ *         in FP8×FP8 the weights stay unscaled (scales after the sum),
  * and 16 `fmla v.4s, w.4s, x.s[t]` per c4 vector over a 4-row tile. Each c4 vector is
  * loaded (and its nibbles split) just before use, so only one is live at a time. */
 #include "backends/neon/neon_tile.h"

@@ -110,23 +110,27 @@ void qk_neon_quantize_row_q8_1(const float *x, void *blocks, int64_t k);
 /* One ggml Q8 block: codes, f16 d, the unrounded f32 d and Σ codes. */
 void qk_neon_q8_block(const float *x, int8_t *q, uint16_t *d16, float *d32, int32_t *sum);
 
-/* FP8 -> f32 by `tbl`, bit-exact to kernels/format_fp8.h for all 256 codes (NaN codes give
- * sign | 0x7FC00000, E5M2 Inf gives ±Inf). Every FP8 value is an f32 whose low 16 bits are
- * zero, so only its top two bytes b3:b2 are looked up, then zipped over a zero half:
- *   b3 = top[code >> (m+1)]   the sign and the exponent's high bits select the f32 top byte
- *                             (f32 exponent = E + 127 − bias, and 127 − bias is even, so
- *                             E>>1 fixes byte 3 for both values of E's low bit);
- *   b2 = code << (7 − m)      E's low bit and the mantissa are already byte 2's bits;
- * which is right for every normal code. The few others (zero and subnormals, E4M3's NaN,
- * E5M2's Inf / NaN) sit at the two ends of the magnitude range, so (code + off) & 0x7F,
- * off = their count at the top (1 / 4), brings all of them, whatever the sign, into one
- * 16-entry table: fix3 / fix2 hold true ^ normal-path byte (0 for the normal codes that
- * also land there), XORed in. No FCVTL (2 µops on N1's V0 alone), no compare / select.
- * Per 16 codes: 2 shifts, 1 add, 1 and, 3 `tbl` (1 reg; E5M2's top: 2 regs), 2 eor,
- * 6 zip = 15 instructions; 6 constant registers (7 for E5M2). */
+/* FP8 -> f32, bit-exact to kernels/format_fp8.h for all 256 codes (NaN codes give
+ * sign | 0x7FC00000, E5M2 Inf gives ±Inf), 16 codes at a time.
+ *
+ * E4M3 by `tbl`. Every FP8 value is an f32 whose low 16 bits are zero, so only its top two
+ * bytes b3:b2 are made, then zipped over a zero half:
+ *   b3 = top[code >> 4]   the sign and E>>1 select the f32 top byte (f32 exponent = E + 120,
+ *                         even offset, so E's low bit never reaches byte 3);
+ *   b2 = code << 4        E's low bit and the mantissa already are byte 2's bits;
+ * right for every normal code. The others (zero, subnormals, the NaN S.1111.111) sit at the
+ * two ends of the magnitude range, so (code + 1) & 0x7F brings all of them, either sign,
+ * into one 16-entry range where fix3 / fix2 hold true ^ normal-path byte (0 for the
+ * normal codes that land there too), XORed in: no compare, no select, sign kept.
+ * 15 instructions (USHR, SHL, ADD, AND, 3 TBL, 2 EOR, 6 ZIP), no FCVTL (2 µops on N1's V0
+ * alone); 6 constant registers.
+ *
+ * E5M2 by shift: the code is the top byte of a binary16, so USHLL #8 + FCVTL, after the NaN
+ * codes S.11111.{01,11} are made S.11111.10 (FCVTL would quiet 01 and keep the payload of
+ * both: 0x7FE00000, not scalar's 0x7FC00000). 10 instructions; a `tbl` form like E4M3's
+ * needs 15 and more µops on both cores (docs/performance-neon.md). */
 typedef struct qk_neon_fp8_tbl {
-    uint8x16x2_t top;   /* E4M3: 16 entries (val[1] unused), E5M2: 32 */
-    uint8x16_t fix3, fix2;
+    uint8x16_t top, fix3, fix2; /* E4M3 only */
 } qk_neon_fp8_tbl;
 
 /* f is QKERN_FP8_E4M3 or QKERN_FP8_E5M2; the tables are derived from format_fp8.h's decoder. */
@@ -136,18 +140,19 @@ void qk_neon_fp8_tbl_init(qk_neon_fp8_tbl *t, qkern_format f);
 __attribute__((always_inline))
 #endif
 static inline void qk_neon_fp8_decode16(const qk_neon_fp8_tbl *t, int e5m2, uint8x16_t v, float32x4_t out[4]) {
-    uint8x16_t b3, b2, idx;
     if (e5m2) {
-        b3 = vqtbl2q_u8(t->top, vshrq_n_u8(v, 3));
-        b2 = vshlq_n_u8(v, 5);
-        idx = vandq_u8(vaddq_u8(v, vdupq_n_u8(4)), vdupq_n_u8(0x7f));
-    } else {
-        b3 = vqtbl1q_u8(t->top.val[0], vshrq_n_u8(v, 4));
-        b2 = vshlq_n_u8(v, 4);
-        idx = vandq_u8(vaddq_u8(v, vdupq_n_u8(1)), vdupq_n_u8(0x7f));
+        const uint8x16_t nan = vcgtq_u8(vandq_u8(v, vdupq_n_u8(0x7f)), vdupq_n_u8(0x7c));
+        v = vbslq_u8(vandq_u8(nan, vdupq_n_u8(0x7f)), vdupq_n_u8(0x7e), v);
+        const uint16x8_t lo = vshll_n_u8(vget_low_u8(v), 8), hi = vshll_high_n_u8(v, 8);
+        out[0] = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo)));
+        out[1] = vcvt_high_f32_f16(vreinterpretq_f16_u16(lo));
+        out[2] = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(hi)));
+        out[3] = vcvt_high_f32_f16(vreinterpretq_f16_u16(hi));
+        return;
     }
-    b3 = veorq_u8(b3, vqtbl1q_u8(t->fix3, idx));
-    b2 = veorq_u8(b2, vqtbl1q_u8(t->fix2, idx));
+    const uint8x16_t idx = vandq_u8(vaddq_u8(v, vdupq_n_u8(1)), vdupq_n_u8(0x7f));
+    const uint8x16_t b3 = veorq_u8(vqtbl1q_u8(t->top, vshrq_n_u8(v, 4)), vqtbl1q_u8(t->fix3, idx));
+    const uint8x16_t b2 = veorq_u8(vshlq_n_u8(v, 4), vqtbl1q_u8(t->fix2, idx));
     const uint16x8_t lo = vreinterpretq_u16_u8(vzip1q_u8(b2, b3)), hi = vreinterpretq_u16_u8(vzip2q_u8(b2, b3));
     const uint16x8_t z = vdupq_n_u16(0);
     out[0] = vreinterpretq_f32_u16(vzip1q_u16(z, lo));

@@ -13,8 +13,8 @@
  *                   minimum subnormals, ties to even, 8 (E4M3) / 4 (E5M2) being the first
  *                   normal code;
  *   then the overflow rule (saturate or NaN / Inf), NaN -> 0x7F, and the sign.
- * Dequantise: qk_neon_fp8_decode16 (neon.h), the f32's top two bytes looked up with `tbl`,
- * then one multiply by the scale, as scalar's f32(q)·s. */
+ * Dequantise: qk_neon_fp8_decode16 (neon.h: E4M3 by `tbl`, E5M2 by widening through
+ * binary16), then one multiply by the scale, as scalar's f32(q)·s. */
 #include <arm_neon.h>
 #include <float.h>
 #include <string.h>
@@ -218,24 +218,18 @@ static uint32_t qk_fp8_code_bits(uint8_t c, qkern_format f) {
 }
 
 void qk_neon_fp8_tbl_init(qk_neon_fp8_tbl *t, qkern_format f) {
-    const int e5m2 = f == QKERN_FP8_E5M2;
-    const int mbits = e5m2 ? 2 : 3, sh = mbits + 1, off = e5m2 ? 4 : 1;
-    uint8_t top[32] = {0}, fix3[16], fix2[16];
-    for (int i = 0; i < (256 >> sh); i++) {
-        /* any finite normal code with these top bits: E = 2j+1, or E = 2j where 2j+1 is
-         * E5M2's Inf / NaN exponent (both give the same f32 top byte) */
-        uint8_t c = (uint8_t)(i << sh | 1 << mbits);
-        if ((qk_fp8_code_bits(c, f) & 0x7f800000u) == 0x7f800000u) c = (uint8_t)(i << sh);
-        top[i] = (uint8_t)(qk_fp8_code_bits(c, f) >> 24);
-    }
+    memset(t, 0, sizeof *t);
+    if (f != QKERN_FP8_E4M3) return; /* E5M2 decodes by shift */
+    uint8_t top[16], fix3[16], fix2[16];
+    for (int i = 0; i < 16; i++) /* E = 2j+1, M = 0: a normal code with these top bits */
+        top[i] = (uint8_t)(qk_fp8_code_bits((uint8_t)(i << 4 | 8), f) >> 24);
     for (int i = 0; i < 16; i++) {
-        const uint8_t mag = (uint8_t)((i - off) & 0x7f);
+        const uint8_t mag = (uint8_t)((i - 1) & 0x7f);
         const uint32_t u = qk_fp8_code_bits(mag, f);
-        fix3[i] = (uint8_t)((u >> 24) ^ top[mag >> sh]);
-        fix2[i] = (uint8_t)((u >> 16) ^ (uint32_t)(uint8_t)(mag << (7 - mbits)));
+        fix3[i] = (uint8_t)((u >> 24) ^ top[mag >> 4]);
+        fix2[i] = (uint8_t)((u >> 16) ^ (uint32_t)(uint8_t)(mag << 4));
     }
-    t->top.val[0] = vld1q_u8(top);
-    t->top.val[1] = vld1q_u8(top + 16);
+    t->top = vld1q_u8(top);
     t->fix3 = vld1q_u8(fix3);
     t->fix2 = vld1q_u8(fix2);
 }
