@@ -533,9 +533,10 @@ END_TEST
 
 static const qkern_format qk_fp8_formats[2] = {QKERN_FP8_E4M3, QKERN_FP8_E5M2};
 
-/* All 256 codes of both formats through qk_neon_fp8_decode16, each code in every lane
- * position: bit for bit the f32 of kernels/format_fp8.h (NaN codes included). */
-START_TEST(test_fp8_tbl_all_codes) {
+/* All 256 codes of both formats through qk_neon_fp8_decode16 (E4M3: tbl, E5M2: shift),
+ * each code in every lane position: bit for bit the f32 of kernels/format_fp8.h (NaN
+ * codes included). */
+START_TEST(test_fp8_decode16_all_codes) {
     for (int fi = 0; fi < 2; fi++) {
         const qkern_format f = qk_fp8_formats[fi];
         qk_neon_fp8_tbl t;
@@ -656,7 +657,7 @@ static Suite *neon_suite(void) {
     Suite *s = suite_create("neon");
     TCase *tc = tcase_create("neon");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_fp8_tbl_all_codes);
+    tcase_add_test(tc, test_fp8_decode16_all_codes);
     tcase_add_test(tc, test_fp8_round_row);
     tcase_add_test(tc, test_fp8_matmul_all_codes);
     tcase_add_test(tc, test_describe_kernels);
