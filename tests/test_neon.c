@@ -563,6 +563,33 @@ START_TEST(test_fp8_decode16_all_codes) {
 }
 END_TEST
 
+/* Dequantise of every code (both formats, a scale that rounds, a 16-wide tail) bit for
+ * bit as scalar's. */
+START_TEST(test_fp8_dequant_all_codes) {
+    qkern_context *nc = qk_neon_ctx();
+    if (!nc) { ck_assert(1); return; }
+    qkern_context *sc = qk_ctx_named("scalar");
+    const int64_t rows = 3, cols = 264;
+    float ya[3 * 264], yb[3 * 264];
+    for (int fi = 0; fi < 2; fi++) {
+        qk_qbuf w;
+        ck_assert(qk_qbuf_alloc(&w, (qkern_quant_desc){qk_fp8_formats[fi], QKERN_GROUP_ROW, 0}, rows, cols));
+        uint8_t *q = w.t.data;
+        for (int64_t i = 0; i < rows * cols; i++) q[i] = (uint8_t)(i * 7 + i / cols);
+        float *s = w.t.scales;
+        s[0] = 0.5f; s[1] = 3.0f / 7.0f; s[2] = 1e30f; /* exact, rounding, overflowing */
+        ck_assert_int_eq(qkern_dequantize(sc, &w.t, ya, QKERN_F32, sizeof ya), QKERN_OK);
+        ck_assert_int_eq(qkern_dequantize(nc, &w.t, yb, QKERN_F32, sizeof yb), QKERN_OK);
+        for (int64_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(qk_f32_bits(ya[i]) == qk_f32_bits(yb[i]), "%s [%lld] code 0x%02x: scalar %08x neon %08x",
+                          fi ? "E5M2" : "E4M3", (long long)i, q[i], qk_f32_bits(ya[i]), qk_f32_bits(yb[i]));
+        qk_qbuf_free(&w);
+    }
+    qkern_context_destroy(sc);
+    qkern_context_destroy(nc);
+}
+END_TEST
+
 /* The FP8×FP8 activation rows (SIMD encode + tbl decode) against the scalar rule, special
  * values, subnormal / overflowing products and a K tail included. */
 START_TEST(test_fp8_round_row) {
@@ -658,6 +685,7 @@ static Suite *neon_suite(void) {
     TCase *tc = tcase_create("neon");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fp8_decode16_all_codes);
+    tcase_add_test(tc, test_fp8_dequant_all_codes);
     tcase_add_test(tc, test_fp8_round_row);
     tcase_add_test(tc, test_fp8_matmul_all_codes);
     tcase_add_test(tc, test_describe_kernels);
