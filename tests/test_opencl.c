@@ -601,7 +601,7 @@ START_TEST(test_not_built) {
     o.backend = "opencl";
     qkern_context *ctx = NULL;
     if (getenv("QKERN_BACKEND")) unsetenv("QKERN_BACKEND");
-    ck_assert_int_eq(qkern_context_create(&o, &ctx), QKERN_INVALID_ARGUMENT);
+    ck_assert_int_eq(qkern_context_create(&o, &ctx), QKERN_BACKEND_UNAVAILABLE);
     ck_assert_ptr_null(ctx);
 }
 END_TEST
