@@ -147,41 +147,45 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
         break;
     }
     case QKERN_Q8_0: {
-        const qk_block_q8_0 *b = (const qk_block_q8_0 *)row;
         for (int64_t G = 0; G < P->groups; G++) {
-            memcpy(r->code + G * 32, b[G].qs, 32);
-            r->scale[G] = b[G].d;
+            qk_block_q8_0 b[1]; /* copied out: the caller's blocks may sit at an odd address */
+            memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
+            memcpy(r->code + G * 32, b[0].qs, 32);
+            r->scale[G] = b[0].d;
         }
         break;
     }
     case QKERN_Q8_1: { /* as a weight, s is unused: deq = q·d */
-        const qk_block_q8_1 *b = (const qk_block_q8_1 *)row;
         for (int64_t G = 0; G < P->groups; G++) {
-            memcpy(r->code + G * 32, b[G].qs, 32);
-            r->scale[G] = b[G].d;
+            qk_block_q8_1 b[1]; /* copied out: the caller's blocks may sit at an odd address */
+            memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
+            memcpy(r->code + G * 32, b[0].qs, 32);
+            r->scale[G] = b[0].d;
         }
         break;
     }
     case QKERN_Q4_0: {
-        const qk_block_q4_0 *b = (const qk_block_q4_0 *)row;
         for (int64_t G = 0; G < P->groups; G++) {
+            qk_block_q4_0 b[1]; /* copied out: the caller's blocks may sit at an odd address */
+            memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
             for (int j = 0; j < 16; j++) {
-                r->code[G * 32 + j] = b[G].qs[j] & 0xF;
-                r->code[G * 32 + j + 16] = b[G].qs[j] >> 4;
+                r->code[G * 32 + j] = b[0].qs[j] & 0xF;
+                r->code[G * 32 + j + 16] = b[0].qs[j] >> 4;
             }
-            r->scale[G] = b[G].d;
+            r->scale[G] = b[0].d;
         }
         break;
     }
     case QKERN_Q4_1: {
-        const qk_block_q4_1 *b = (const qk_block_q4_1 *)row;
         for (int64_t G = 0; G < P->groups; G++) {
+            qk_block_q4_1 b[1]; /* copied out: the caller's blocks may sit at an odd address */
+            memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
             for (int j = 0; j < 16; j++) {
-                r->code[G * 32 + j] = b[G].qs[j] & 0xF;
-                r->code[G * 32 + j + 16] = b[G].qs[j] >> 4;
+                r->code[G * 32 + j] = b[0].qs[j] & 0xF;
+                r->code[G * 32 + j + 16] = b[0].qs[j] >> 4;
             }
-            r->scale[G] = b[G].d;
-            r->min[G] = b[G].m;
+            r->scale[G] = b[0].d;
+            r->min[G] = b[0].m;
         }
         break;
     }
