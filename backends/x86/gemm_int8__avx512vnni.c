@@ -599,7 +599,7 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
  * (docs/performance-x86.md), so per 32-block of one panel the floor is 64 + 8 vpdpbusd +
  * 8 mul + 8 fma = 88 pipe cycles for 288 bytes. Same arithmetic per output as
  * qk_x86_tile_int. */
-#define QK_G8_ROW(R, X, XI)                                                                                   \
+#define QK_G8_ROW(R, X)                                                                                       \
     "vpbroadcastd " X ", %%zmm19\n\t"                                                                       \
     "vpbroadcastd 4+" X ", %%zmm20\n\t"                                                                     \
     "vpdpbusd %%zmm17, %%zmm19, %%zmm" #R "\n\t"                                                            \
@@ -617,9 +617,9 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vpsllw $4, %%zmm17, %%zmm17\n\t"                                                                       \
     "vpandd %%zmm16, %%zmm17, %%zmm17\n\t"                                                                  \
     "vpdpbusd %%zmm18, %%zmm21, %%zmm26\n\t vpdpbusd %%zmm17, %%zmm21, %%zmm26\n\t"                        \
-    QK_G8_ROW(0, "(%[x0])", 0) QK_G8_ROW(1, "(%[x0],%[rb],1)", 0) QK_G8_ROW(2, "(%[x0],%[rb],2)", 0)          \
-    QK_G8_ROW(3, "(%[x3])", 0) QK_G8_ROW(4, "(%[x3],%[rb],1)", 0) QK_G8_ROW(5, "(%[x3],%[rb],2)", 0)          \
-    QK_G8_ROW(6, "(%[x6])", 0) QK_G8_ROW(7, "(%[x6],%[rb],1)", 0)                                            \
+    QK_G8_ROW(0, "(%[x0])") QK_G8_ROW(1, "(%[x0],%[rb],1)") QK_G8_ROW(2, "(%[x0],%[rb],2)")          \
+    QK_G8_ROW(3, "(%[x3])") QK_G8_ROW(4, "(%[x3],%[rb],1)") QK_G8_ROW(5, "(%[x3],%[rb],2)")          \
+    QK_G8_ROW(6, "(%[x6])") QK_G8_ROW(7, "(%[x6],%[rb],1)")                                            \
     "add $64, %[w]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t add $8, %[x6]\n\t"                              \
     "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
     "vpsubd %%zmm26, %%zmm0, %%zmm0\n\t vpsubd %%zmm26, %%zmm1, %%zmm1\n\t vpsubd %%zmm26, %%zmm2, %%zmm2\n\t" \
@@ -643,10 +643,10 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
         "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm24", "xmm25", "xmm26", "cc", "memory"
 
-/* n groups of one panel (from w / c, activation columns from x0 / d0) added to the 8 × 16
+/* n groups of one panel (from w, activation columns from x0 / d0) added to the 8 × 16
  * f32 sums at acc. */
-static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const int32_t *c, const uint8_t *x0,
-                              const uint8_t *d0, size_t rb, int64_t n, float *acc) {
+static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const uint8_t *x0, const uint8_t *d0,
+                              size_t rb, int64_t n, float *acc) {
     const uint8_t *x3 = x0 + 3 * rb, *x6 = x0 + 6 * rb;
     const int64_t srb = (int64_t)rb, nv = P->g / 8, sb = (int64_t)(P->group_bytes - P->code_bytes);
     const int64_t pf = P->tune->gemv8_prefetch;
@@ -659,9 +659,9 @@ static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const in
                          QK_G8_FOLD_Q8(2, 10, "(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "(%[d3])")
                          QK_G8_FOLD_Q8(4, 12, "(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "(%[d3],%[rb],2)")
                          QK_G8_FOLD_Q8(6, 14, "(%[d6])") QK_G8_FOLD_Q8(7, 15, "(%[d6],%[rb],1)")
-                         "add %[sb], %[w]\n\t add $64, %[c]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t add $4, %[d6]\n\t"
+                         "add %[sb], %[w]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t add $4, %[d6]\n\t"
                          "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
-                         : [w] "+r"(w), [c] "+r"(c), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
+                         : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
                            [d3] "+r"(d3), [d6] "+r"(d6), [n] "+r"(n), [iv] "=&r"(iv)
                          : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
                          : QK_G8_CLOBBER);
@@ -669,9 +669,9 @@ static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const in
         __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
                          QK_G8_FOLD_I8(0, 8) QK_G8_FOLD_I8(1, 9) QK_G8_FOLD_I8(2, 10) QK_G8_FOLD_I8(3, 11)
                          QK_G8_FOLD_I8(4, 12) QK_G8_FOLD_I8(5, 13) QK_G8_FOLD_I8(6, 14) QK_G8_FOLD_I8(7, 15)
-                         "add %[sb], %[w]\n\t add $64, %[c]\n\t"
+                         "add %[sb], %[w]\n\t"
                          "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
-                         : [w] "+r"(w), [c] "+r"(c), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [n] "+r"(n),
+                         : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [n] "+r"(n),
                            [iv] "=&r"(iv)
                          : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
                          : QK_G8_CLOBBER);
@@ -695,8 +695,7 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
         const int64_t n = groups - G0 < gs ? groups - G0 : gs;
         for (int64_t p = 0; p < np; p++) {
             const uint8_t *w = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G0 * P->group_bytes;
-            const int32_t *c = P->comp + ((size_t)(p0 + p) * (size_t)groups + (size_t)G0) * QK_X86_NR;
-            qk_nib8_gemv8_asm(P, w, c, act + G0 * g, act + qbytes + (size_t)G0 * 4, rb, n, acc[p][0]);
+            qk_nib8_gemv8_asm(P, w, act + G0 * g, act + qbytes + (size_t)G0 * 4, rb, n, acc[p][0]);
         }
     }
     /* y = bias + (sx ·) Σ / 16: the nib_x8 sums are 16·isum, scaled back exactly */
