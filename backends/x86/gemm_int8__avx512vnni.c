@@ -594,8 +594,9 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
  * feeds 16 vpdpbusd; one panel is streamed front to back, so the weights are read once;
  * 8 int32 accumulators (zmm0-7) and 8 f32 sums (zmm8-15) stay in registers. The +128
  * compensation is recomputed (2 vpdpbusd with 0x80 bytes per vector, subtracted at the
- * group's end) rather than streamed: streaming it adds 64 B per 288 B of Q4_0 and measured
- * no faster from DRAM. On Zen 4 only vmulps / vfmadd231ps share the two pipes of vpdpbusd
+ * group's end) rather than streamed: streaming it adds 64 B per 288 B of Q4_0; it is 8-22 %
+ * faster with the weights in cache but measured 4-8 % slower from DRAM, the case a GEMV is
+ * for (docs/performance-x86.md). On Zen 4 only vmulps / vfmadd231ps share the two pipes of vpdpbusd
  * (docs/performance-x86.md), so per 32-block of one panel the floor is 64 + 8 vpdpbusd +
  * 8 mul + 8 fma = 88 pipe cycles for 288 bytes. Same arithmetic per output as
  * qk_x86_tile_int. */
