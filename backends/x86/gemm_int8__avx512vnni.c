@@ -589,6 +589,107 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         }
 }
 
+/* The remainder rows of the Q4_0 × Q8_0 GEMM (2 or 4 rows × 2 panels) in inline asm too:
+ * with intrinsics the 2-row tile ran at about 40 % of the 6-row tile's rate, which cost
+ * 4 % of the time at M = 128 (128 = 21·6 + 2). Same registers and arithmetic as the 6x2
+ * tile, one nibble vector per inner iteration: int32 sums of row r in zmm(2r), zmm(2r+1),
+ * f32 sums in zmm(8+2r), zmm(9+2r). */
+#define QK_QS_ROW(A, B, X)                                                                                    \
+    "vpbroadcastd " X ", %%zmm28\n\t vpbroadcastd 4+" X ", %%zmm29\n\t"                                     \
+    "vpdpbusd %%zmm24, %%zmm28, %%zmm" #A "\n\t vpdpbusd %%zmm26, %%zmm28, %%zmm" #B "\n\t"                 \
+    "vpdpbusd %%zmm25, %%zmm29, %%zmm" #A "\n\t vpdpbusd %%zmm27, %%zmm29, %%zmm" #B "\n\t"
+#define QK_QS_FOLD(A, B, FA, FB, D)                                                                           \
+    "vbroadcastss " D ", %%zmm28\n\t vmulps %%zmm28, %%zmm16, %%zmm18\n\t vmulps %%zmm28, %%zmm17, %%zmm19\n\t" \
+    "vcvtdq2ps %%zmm" #A ", %%zmm" #A "\n\t vcvtdq2ps %%zmm" #B ", %%zmm" #B "\n\t"                         \
+    "vfmadd231ps %%zmm18, %%zmm" #A ", %%zmm" #FA "\n\t vfmadd231ps %%zmm19, %%zmm" #B ", %%zmm" #FB "\n\t"
+#define QK_QS_HEAD(COPIES)                                                                                    \
+    "vmovdqa64 %[hin], %%zmm30\n\t"                                                                         \
+    "1:\n\t"                                                                                                \
+    "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t" COPIES                                    \
+    "mov %[nv], %[iv]\n\t"                                                                                  \
+    "2:\n\t"                                                                                                \
+    "vmovdqu64 (%[w0]), %%zmm24\n\t vmovdqu64 (%[w1]), %%zmm26\n\t"                                          \
+    "vpandd %%zmm30, %%zmm24, %%zmm25\n\t vpandd %%zmm30, %%zmm26, %%zmm27\n\t"                             \
+    "vpsllw $4, %%zmm24, %%zmm24\n\t vpsllw $4, %%zmm26, %%zmm26\n\t"                                       \
+    "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
+#define QK_QS_MID                                                                                             \
+    "add $64, %[w0]\n\t add $64, %[w1]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t"                            \
+    "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
+    "vcvtph2ps (%[w0]), %%zmm16\n\t vcvtph2ps (%[w1]), %%zmm17\n\t"
+#define QK_QS_TAIL                                                                                            \
+    "add %[sb], %[w0]\n\t add %[sb], %[w1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"                      \
+    "add $4, %[d0]\n\t add $4, %[d3]\n\t"                                                                   \
+    "dec %[n]\n\t jnz 1b\n\t"
+#define QK_QS_CLOBBER                                                                                         \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
+        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm24", "xmm25", "xmm26", "xmm27",      \
+        "xmm28", "xmm29", "xmm30", "cc", "memory"
+
+QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                              float *y, int64_t ldy, __mmask16 last_mask, const int MR) {
+    const size_t pb = P->panel_bytes;
+    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
+    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
+    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    const int64_t srb = (int64_t)rb, nv = P->g / 8, sb = (int64_t)(P->group_bytes - P->code_bytes);
+    int64_t n = P->groups, iv;
+    _Alignas(64) float out[8][QK_X86_NR];
+    memset(out, 0, sizeof out);
+    const __m512i hin = _mm512_set1_epi8((char)0xF0);
+    if (MR == 2) {
+        __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
+                         "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
+                         QK_QS_HEAD("vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t")
+                         QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
+                         QK_QS_MID
+                         QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
+                         QK_QS_TAIL
+                         "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
+                         "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
+                         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
+                           [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
+                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(out), [hin] "m"(hin)
+                         : QK_QS_CLOBBER);
+    } else {
+        __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
+                         "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
+                         "vmovaps 256(%[out]), %%zmm12\n\t vmovaps 320(%[out]), %%zmm13\n\t"
+                         "vmovaps 384(%[out]), %%zmm14\n\t vmovaps 448(%[out]), %%zmm15\n\t"
+                         QK_QS_HEAD("vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
+                                    "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
+                                    "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t")
+                         QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
+                         QK_QS_ROW(4, 5, "(%[x0],%[rb],2)") QK_QS_ROW(6, 7, "(%[x3])")
+                         QK_QS_MID
+                         QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
+                         QK_QS_FOLD(4, 5, 12, 13, "(%[d0],%[rb],2)") QK_QS_FOLD(6, 7, 14, 15, "(%[d3])")
+                         QK_QS_TAIL
+                         "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
+                         "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
+                         "vmovaps %%zmm12, 256(%[out])\n\t vmovaps %%zmm13, 320(%[out])\n\t"
+                         "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
+                         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
+                           [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
+                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(out), [hin] "m"(hin)
+                         : QK_QS_CLOBBER);
+    }
+    for (int m = 0; m < MR; m++)
+        for (int p = 0; p < 2; p++) {
+            __m512 r = _mm512_fmadd_ps(_mm512_load_ps(out[2 * m + p]), _mm512_set1_ps(0.0625f), /* nib_x8: 16·isum */
+                                       _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+}
+static void qk_q8_q4_2x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                             float *y, int64_t ldy, __mmask16 lm) {
+    qk_q8_q4_small_asm(P, act, rb, qbytes, p0, y, ldy, lm, 2);
+}
+static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                             float *y, int64_t ldy, __mmask16 lm) {
+    qk_q8_q4_small_asm(P, act, rb, qbytes, p0, y, ldy, lm, 4);
+}
+
 /* M = 8 GEMV for nib_x8 codes (symmetric I4 × I8_DYNAMIC, Q4_0 × Q8_0): 8 rows × 1 panel,
  * the K loop in inline asm. Each 64-byte nibble vector is unpacked once (3 integer ops) and
  * feeds 16 vpdpbusd; one panel is streamed front to back, so the weights are read once;
@@ -915,8 +1016,11 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                     qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1]
                                         : use_gemv ? gemv[rows - 1]
                                                    : gemm[np - 1][rows - 1];
-                    if (fn == qk_q8_q4_g6x2 && P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288)
-                        fn = qk_q8_q4_6x2_asm;
+                    if (P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288) {
+                        if (fn == qk_q8_q4_g6x2) fn = qk_q8_q4_6x2_asm;
+                        else if (fn == qk_q8_q4_g2x2) fn = qk_q8_q4_2x2_asm;
+                        else if (fn == qk_q8_q4_g4x2) fn = qk_q8_q4_4x2_asm;
+                    }
                     fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
                 }
             }
