@@ -9,7 +9,8 @@
 #
 #   ci/arm64.sh [--setup-only]      (run from anywhere; builds in <repo>/build-arm64)
 # Set-up is idempotent: arm64 is added as a dpkg architecture and apt runs only if a
-# package is missing (gcc-aarch64-linux-gnu, qemu-user, check:arm64 and its libc6:arm64).
+# package is missing (gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, which --no-install-recommends
+# does not pull in, qemu-user, check:arm64 and its libc6:arm64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,7 +24,7 @@ qk_arm64_setup() {
     echo "arm64.sh: adding the arm64 dpkg architecture"
     $sudo dpkg --add-architecture arm64
   fi
-  local want=(cmake ninja-build pkg-config gcc-aarch64-linux-gnu qemu-user check:arm64) missing=()
+  local want=(cmake ninja-build pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user check:arm64) missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
