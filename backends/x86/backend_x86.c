@@ -13,15 +13,22 @@
 #define QK_X86_NEED (QKERN_CPU_AVX512F | QKERN_CPU_AVX512BW | QKERN_CPU_AVX512VL | QKERN_CPU_AVX512VNNI)
 
 /* The kernel families' tunables, as data for the autotuner (fields: x86.h). Defaults were
- * measured on the development machine (AMD EPYC Zen 4 under KVM, 2 vCPU, 1 MiB L2 per
- * core, 32 MiB L3; vpdpbusd zmm retires 1/cycle, ~450 GOPS per core) with a driver timing
- * compute() in thread CPU time; docs/performance-x86.md has the runs. Common to all:
- *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in the 1 MiB L2 while
- *     m_block rows stream past; larger K just streams the panels from L3.
+ * measured on two machines: first an AMD EPYC Zen 4 under KVM (2 vCPU, 1 MiB L2, 32 MiB
+ * L3; vpdpbusd zmm 1/cycle, ~450 GOPS per core), then an Intel Xeon with AMX under KVM
+ * (2 vCPU, 2 MiB L2, panels do not stay in L3; vpdpbusd zmm 2/cycle, ~800 GOPS per core,
+ * read 16 GB/s per core), timing compute() in thread CPU time or the bench in one run;
+ * docs/performance-x86.md has the runs. Common to all:
+ *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in L2 while m_block
+ *     rows stream past; larger K just streams the panels from L3.
  *   m_block 96: 12 row tiles of 8 (or 16 of 6) reuse each panel pair from L1/L2.
- *   prefetch 0: the hardware prefetcher already keeps one panel stream per GEMV tile fed;
- *     software prefetch 512 / 1024 / 2048 B ahead measured 5 / 17 / 30 % slower (Q4_0 and
- *     I8, M = 1, N = 11008, K = 4096, 1.1 GiB rotated).
+ *   prefetch (GEMV tiles at M ≤ 4, bytes ahead in each panel stream): on Zen 4 software
+ *     prefetch 512 / 1024 / 2048 B ahead measured 5 / 17 / 30 % slower (Q4_0 and I8,
+ *     M = 1); on the Xeon the 4-bit streams need it: Q4_0 / I4 g=128 at M = 1, one panel
+ *     at a time, 0 / 1024 / 2048 B: 9.8-10.1 / 11.5 / 12.5 GB/s; with two panels at once
+ *     (gemv_panels 2) 11.0-11.7 / 13.8 / 14.0-14.2 against the 16 GB/s read probe. 2048
+ *     is the default for the 4-bit and ggml families (the Xeon is the issue's reference
+ *     machine); I8 keeps 0 (15.5 GB/s without it: the 2-panel row tile is two streams).
+ *   gemv_panels 2: the M ≤ 4 GEMV tiles read two panels at once (two DRAM streams).
  *   gemv_max_m: at M ≤ gemv_max_m the one-panel GEMV tiles read every weight byte once.
  *     I8 per-row tiles hold 8 rows × 2 panels, so they read the weights once at M ≤ 8 anyway.
  *     For the 4-bit and ggml families it is 4: at M = 8 the 6x32 + 2x32 GEMM tiles (the
@@ -34,24 +41,27 @@
  *     of 1024 were slower (7.2). Prefetch 4096 B ahead: 0 / 512 / 1024 / 2048 / 4096 measured
  *     5.7-6.2 / 7.0 / 7.7 / 8.5-9.5 / 7.8-10.6 GB/s (Q4_0, under load); without it the stream
  *     falls behind even at this (compute-bound) rate; prefetcht1 instead of t0: 6.4-7.2.
+ *     On the Xeon 1024 / 2048 / 4096 / 8192 B measured 9.0-9.9 / 10.2-10.4 / 10.1-10.5 /
+ *     9.9-10.5 GB/s, and without K slicing 6.9-7.8: the tile is compute-bound there too.
  *     Huge pages for the packed panels (madvise) did not change it, so they are not asked for. */
 const qk_x86_tune qk_x86_tunes[] = {
-    {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0,
+    {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0, 2,
      "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
-     "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32"},
-    {"i8_i4", 6, 2, 4, 128, 96, 0, 4096, 4096,
+     "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32 on Zen 4; "
+     "on the Xeon 610-680 GOPS (75-83%) with the next panel pair prefetched into L2, 525 without"},
+    {"i8_i4", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
      "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
-    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, 4096, 4096,
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2,
      "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
      "not the tile, bounds it"},
-    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, 0, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
-    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, 0, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
-    {"f32", 4, 2, 0, 128, 96, 0, 0, 0,
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 2048, 0, 0, 2, "as q8_0_q4_0 with int8 codes (no unpack)"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 2048, 0, 0, 2, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
+    {"f32", 4, 2, 0, 128, 96, 0, 0, 0, 2,
      "4x32 f32 FMA: 8 group + 8 total f32 accumulators, codes decoded once per 16x4 chunk for 4 rows"},
-    {"fp8_fp8", 8, 2, 0, 128, 96, 0, 0, 0,
+    {"fp8_fp8", 8, 2, 0, 128, 96, 0, 0, 0, 2,
      "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile shape)"},
-    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
