@@ -297,8 +297,8 @@ static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, co
 }
 
 /* 8: the M = 8 GEMV tile of the nib_x8 families; 14 = 6 + 6 + 2 and 16 = 6 + 6 + 4: the
- * remainder tiles of the Q4_0 GEMM */
-static const int64_t tail_mn[] = {1, 2, 3, 7, 8, 14, 16, 33};
+ * remainder tiles of the Q4_0 GEMM; N = 24: a two-panel tile whose second panel is masked */
+static const int64_t tail_mn[] = {1, 2, 3, 7, 8, 14, 16, 24, 33};
 #define N_TAIL ((size_t)(sizeof tail_mn / sizeof tail_mn[0]))
 
 /* Exact data: y bit-identical to scalar, i.e. identical int32 group sums and activation bytes. */
