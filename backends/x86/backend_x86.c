@@ -45,23 +45,23 @@
  *     9.9-10.5 GB/s, and without K slicing 6.9-7.8: the tile is compute-bound there too.
  *     Huge pages for the packed panels (madvise) did not change it, so they are not asked for. */
 const qk_x86_tune qk_x86_tunes[] = {
-    {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0, 2,
+    {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0, 2, 0,
      "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
      "leave the load ports idle half the time; measured 430 GOPS (96% of peak) vs 370 for 6x32 on Zen 4; "
      "on the Xeon 610-680 GOPS (75-83%) with the next panel pair prefetched into L2, 525 without"},
-    {"i8_i4", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2,
+    {"i8_i4", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2, 1,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
      "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
-    {"q8_0_q4_0", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2,
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2, 1,
      "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
      "not the tile, bounds it"},
-    {"q8_0_q8_0", 6, 2, 4, 128, 96, 2048, 0, 0, 2, "as q8_0_q4_0 with int8 codes (no unpack)"},
-    {"q8_1_q4_1", 6, 2, 4, 128, 96, 2048, 0, 0, 2, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
-    {"f32", 4, 2, 0, 128, 96, 0, 0, 0, 2,
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 2048, 0, 0, 2, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 2048, 0, 0, 2, 0, "as q8_0_q4_0 plus the m_w·s_x fma per block"},
+    {"f32", 4, 2, 0, 128, 96, 0, 0, 0, 2, 0,
      "4x32 f32 FMA: 8 group + 8 total f32 accumulators, codes decoded once per 16x4 chunk for 4 rows"},
-    {"fp8_fp8", 8, 2, 0, 128, 96, 0, 0, 0, 2,
+    {"fp8_fp8", 8, 2, 0, 128, 96, 0, 0, 0, 2, 0,
      "8x32 vdpbf16ps: 16 f32 accumulators, 2 BF16-pair weight vectors, 1 broadcast (the W8A8 tile shape)"},
-    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 
 const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {

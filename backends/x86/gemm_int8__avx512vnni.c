@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/x86/x86.h"
@@ -131,7 +132,9 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
  * One body, instantiated per (rows MR, panels NP, weight kind, activation kind, GEMV).
  * All loops have constant trip counts so the accumulators live in registers. */
 
-enum { QK_W8 = 0, QK_W4Z8 = 1, QK_W4ZP = 2, QK_W4Z0 = 3 }; /* weight kinds */
+/* weight kinds; QK_W8U: nib_x8 nibbles already unpacked to bytes 16·(code − 8) in a buffer
+ * laid out like int8 panels (qk_x86_unpack_pair), scales still read from the packed panel */
+enum { QK_W8 = 0, QK_W4Z8 = 1, QK_W4ZP = 2, QK_W4Z0 = 3, QK_W8U = 4 };
 enum { QK_A_I8 = 0, QK_A_Q8_0 = 1, QK_A_Q8_1 = 2 };          /* activation kinds */
 
 QK_AI __m512 qk_x86_load_scales(const uint8_t *p, int f16) {
@@ -144,9 +147,9 @@ QK_AI __m512i qk_x86_zero_bytes(const uint8_t *z) {
     return _mm512_mullo_epi32(v, _mm512_set1_epi32(0x01010101));
 }
 
-QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
-                           float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP, const int WK,
-                           const int AK, const int GEMV) {
+QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                           int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP,
+                           const int WK, const int AK, const int GEMV) {
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
@@ -165,11 +168,12 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
         for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
 
     for (int64_t G = 0; G < groups; G++) {
-        const uint8_t *gp[2];
+        const uint8_t *gp[2], *cp[2];
         __m512i zv[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
+            cp[p] = WK == QK_W8U ? ub + ((size_t)p * (size_t)groups + (size_t)G) * (size_t)g * 16 : gp[p];
             zv[p] = WK == QK_W4ZP ? qk_x86_zero_bytes(gp[p] + cb + (f16 ? 32 : 64)) : _mm512_setzero_si512();
             if (GEMV) cacc[p] = _mm512_setzero_si512();
         }
@@ -179,13 +183,13 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
             for (int p = 0; p < NP; p++)
                 acc[m][p] = GEMV ? _mm512_setzero_si512() : _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR);
         const uint8_t *xa = act + G * g;
-        if (WK == QK_W8) {
+        if (WK == QK_W8 || WK == QK_W8U) {
             for (int64_t c = 0; c < g / 4; c++) {
                 __m512i w[2];
 #pragma GCC unroll 4
                 for (int p = 0; p < NP; p++) {
-                    if (pf) _mm_prefetch((const char *)gp[p] + c * 64 + pf, _MM_HINT_T0);
-                    w[p] = _mm512_loadu_si512(gp[p] + c * 64);
+                    if (pf) _mm_prefetch((const char *)cp[p] + c * 64 + pf, _MM_HINT_T0);
+                    w[p] = _mm512_loadu_si512(cp[p] + c * 64);
                     if (GEMV) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
                 }
 #pragma GCC unroll 16
@@ -262,7 +266,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *act, size_t rb
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
-            __m512 f = WK == QK_W4Z8 ? _mm512_mul_ps(facc[m][p], _mm512_set1_ps(0.0625f)) : facc[m][p];
+            __m512 f = WK == QK_W4Z8 || WK == QK_W8U ? _mm512_mul_ps(facc[m][p], _mm512_set1_ps(0.0625f)) : facc[m][p];
             __m512 r = AK == QK_A_I8 ? _mm512_fmadd_ps(f, _mm512_set1_ps(xs[0]), b) : _mm512_add_ps(f, b);
             if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
@@ -276,7 +280,7 @@ typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_
 #define QK_TILE(NAME, MR, NP, WK, AK, GV)                                                                 \
     static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, float *y, \
                      int64_t ldy, __mmask16 lm) {                                                             \
-        qk_x86_tile_int(P, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                             \
+        qk_x86_tile_int(P, NULL, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                       \
     }
 /* Per family: GEMM tiles MR = 1..6 with two panels and one panel; GEMV tiles MR = 1..8
  * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream.
@@ -825,6 +829,253 @@ QK_FAMILY(qk_q8_q8, QK_W8, QK_A_Q8_0)
 QK_FAMILY(qk_q8_q4, QK_W4Z8, QK_A_Q8_0)
 QK_FAMILY(qk_q81_q41, QK_W4Z0, QK_A_Q8_1)
 
+/* GEMM over nib_x8 weights unpacked once per panel pair (qk_x86_unpack_pair) and reused by
+ * every row tile of the block. On a core where the unpack's vpsllw / vpand share the two
+ * vpdpbusd ports (the Xeon), unpacking inside each 6-row tile cost 96 µops per 384
+ * vpdpbusd (I4 g = 128); here it is paid once per 96 rows. */
+typedef void (*qk_x86_utile_fn)(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb,
+                                size_t qbytes, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask,
+                                const uint8_t *pf, int64_t pfs);
+#define QK_UTILE(NAME, MR, AK)                                                                              \
+    static void NAME(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes, \
+                     int64_t p0, float *y, int64_t ldy, __mmask16 lm, const uint8_t *pf, int64_t pfs) {      \
+        (void)pf, (void)pfs;                                                                                \
+        qk_x86_tile_int(P, ub, act, rb, qbytes, p0, y, ldy, lm, MR, 2, QK_W8U, AK, 0);                       \
+    }
+QK_UTILE(qk_u_i8_1, 1, QK_A_I8) QK_UTILE(qk_u_i8_2, 2, QK_A_I8) QK_UTILE(qk_u_i8_3, 3, QK_A_I8)
+QK_UTILE(qk_u_i8_4, 4, QK_A_I8) QK_UTILE(qk_u_i8_5, 5, QK_A_I8) QK_UTILE(qk_u_i8_6, 6, QK_A_I8)
+QK_UTILE(qk_u_q8_1, 1, QK_A_Q8_0) QK_UTILE(qk_u_q8_2, 2, QK_A_Q8_0) QK_UTILE(qk_u_q8_3, 3, QK_A_Q8_0)
+QK_UTILE(qk_u_q8_4, 4, QK_A_Q8_0) QK_UTILE(qk_u_q8_5, 5, QK_A_Q8_0) QK_UTILE(qk_u_q8_6, 6, QK_A_Q8_0)
+static const qk_x86_utile_fn qk_u_i8[6] = {qk_u_i8_1, qk_u_i8_2, qk_u_i8_3, qk_u_i8_4, qk_u_i8_5, qk_u_i8_6};
+static const qk_x86_utile_fn qk_u_q8[6] = {qk_u_q8_1, qk_u_q8_2, qk_u_q8_3, qk_u_q8_4, qk_u_q8_5, qk_u_q8_6};
+
+/* The 6x32 tiles over unpacked weights with the K loop in inline asm (the intrinsics form
+ * moves all 12 int32 accumulators every k4-chunk: 24 vmovdqa per 12 vpdpbusd). Per group:
+ * the int32 sums start at the packed compensation (zmm0-11), g/4 chunks of 2 weight loads,
+ * 6 broadcasts and 12 vpdpbusd, then f32 sums (zmm12-23) += f32(isum)·s_w (·d_x for Q8_0),
+ * the same operations in the same order as qk_x86_tile_int. f16 scales only. Each chunk
+ * also prefetches two lines at pf into L2 (advancing pfs ≤ 128 bytes): the caller points
+ * it at the packed nibbles of the next panel pair, which the next unpack will read. */
+static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *pf,
+                            int64_t pfs) {
+    const size_t pb = P->panel_bytes, gb = P->group_bytes;
+    const uint8_t *u0 = ub, *u1 = ub + (size_t)P->groups * (size_t)P->g * 16;
+    const uint8_t *s0 = P->w + (size_t)p0 * pb + P->code_bytes, *s1 = s0 + pb;
+    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
+    const uint8_t *x0 = act, *x3 = act + 3 * rb;
+    const int64_t srb = (int64_t)rb, sgb = (int64_t)gb, nc = P->g / 4;
+    int64_t n = P->groups, k;
+    __m512 out[12];
+    __m512 *outp = out;
+    __asm__ volatile(
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        "1:\n\t"
+        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
+        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
+        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
+        "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
+        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t"
+        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm1, %%zmm11\n\t"
+        "mov %[nc], %[k]\n\t"
+        "2:\n\t"
+        "vmovdqa64 (%[u0]), %%zmm24\n\t vmovdqa64 (%[u1]), %%zmm25\n\t"
+        "vpbroadcastd (%[x0]), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+        "vpbroadcastd (%[x0],%[rb],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm2\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm3\n\t"
+        "vpbroadcastd (%[x0],%[rb],2), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t"
+        "vpbroadcastd (%[x3]), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm6\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm7\n\t"
+        "vpbroadcastd (%[x3],%[rb],1), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+        "vpbroadcastd (%[x3],%[rb],2), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm10\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm11\n\t"
+        "prefetcht1 (%[pf])\n\t prefetcht1 64(%[pf])\n\t add %[pfs], %[pf]\n\t"
+        "add $64, %[u0]\n\t add $64, %[u1]\n\t add $4, %[x0]\n\t add $4, %[x3]\n\t"
+        "dec %[k]\n\t"
+        "jnz 2b\n\t"
+        "vcvtph2ps (%[s0]), %%zmm26\n\t vcvtph2ps (%[s1]), %%zmm27\n\t"
+        "vcvtdq2ps %%zmm0, %%zmm0\n\t vcvtdq2ps %%zmm1, %%zmm1\n\t"
+        "vfmadd231ps %%zmm26, %%zmm0, %%zmm12\n\t vfmadd231ps %%zmm27, %%zmm1, %%zmm13\n\t"
+        "vcvtdq2ps %%zmm2, %%zmm2\n\t vcvtdq2ps %%zmm3, %%zmm3\n\t"
+        "vfmadd231ps %%zmm26, %%zmm2, %%zmm14\n\t vfmadd231ps %%zmm27, %%zmm3, %%zmm15\n\t"
+        "vcvtdq2ps %%zmm4, %%zmm4\n\t vcvtdq2ps %%zmm5, %%zmm5\n\t"
+        "vfmadd231ps %%zmm26, %%zmm4, %%zmm16\n\t vfmadd231ps %%zmm27, %%zmm5, %%zmm17\n\t"
+        "vcvtdq2ps %%zmm6, %%zmm6\n\t vcvtdq2ps %%zmm7, %%zmm7\n\t"
+        "vfmadd231ps %%zmm26, %%zmm6, %%zmm18\n\t vfmadd231ps %%zmm27, %%zmm7, %%zmm19\n\t"
+        "vcvtdq2ps %%zmm8, %%zmm8\n\t vcvtdq2ps %%zmm9, %%zmm9\n\t"
+        "vfmadd231ps %%zmm26, %%zmm8, %%zmm20\n\t vfmadd231ps %%zmm27, %%zmm9, %%zmm21\n\t"
+        "vcvtdq2ps %%zmm10, %%zmm10\n\t vcvtdq2ps %%zmm11, %%zmm11\n\t"
+        "vfmadd231ps %%zmm26, %%zmm10, %%zmm22\n\t vfmadd231ps %%zmm27, %%zmm11, %%zmm23\n\t"
+        "add %[gb], %[s0]\n\t add %[gb], %[s1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "mov %[outp], %[u0]\n\t"
+        "vmovups %%zmm12, 0(%[u0])\n\t"
+        "vmovups %%zmm13, 64(%[u0])\n\t"
+        "vmovups %%zmm14, 128(%[u0])\n\t"
+        "vmovups %%zmm15, 192(%[u0])\n\t"
+        "vmovups %%zmm16, 256(%[u0])\n\t"
+        "vmovups %%zmm17, 320(%[u0])\n\t"
+        "vmovups %%zmm18, 384(%[u0])\n\t"
+        "vmovups %%zmm19, 448(%[u0])\n\t"
+        "vmovups %%zmm20, 512(%[u0])\n\t"
+        "vmovups %%zmm21, 576(%[u0])\n\t"
+        "vmovups %%zmm22, 640(%[u0])\n\t"
+        "vmovups %%zmm23, 704(%[u0])\n\t"
+        : [u0] "+r"(u0), [u1] "+r"(u1), [s0] "+r"(s0), [s1] "+r"(s1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0),
+          [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k), [pf] "+r"(pf)
+        : [rb] "r"(srb), [gb] "m"(sgb), [nc] "m"(nc), [outp] "m"(outp), [pfs] "m"(pfs)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+    for (int m = 0; m < 6; m++) {
+        const float *xs = (const float *)(act + (size_t)m * rb + qbytes);
+        for (int p = 0; p < 2; p++) {
+            __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+            __m512 f = _mm512_mul_ps(out[2 * m + p], _mm512_set1_ps(0.0625f)); /* nib_x8: 16·isum */
+            __m512 r = _mm512_fmadd_ps(f, _mm512_set1_ps(xs[0]), b);
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+    }
+}
+
+static void qk_u_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *pf,
+                            int64_t pfs) {
+    const size_t pb = P->panel_bytes, gb = P->group_bytes;
+    const uint8_t *u0 = ub, *u1 = ub + (size_t)P->groups * (size_t)P->g * 16;
+    const uint8_t *s0 = P->w + (size_t)p0 * pb + P->code_bytes, *s1 = s0 + pb;
+    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
+    const uint8_t *x0 = act, *x3 = act + 3 * rb;
+    const uint8_t *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    const int64_t srb = (int64_t)rb, sgb = (int64_t)gb, nc = P->g / 4;
+    int64_t n = P->groups, k;
+    __m512 out[12];
+    __m512 *outp = out;
+    __asm__ volatile(
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        "1:\n\t"
+        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
+        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
+        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
+        "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
+        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t"
+        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm1, %%zmm11\n\t"
+        "mov %[nc], %[k]\n\t"
+        "2:\n\t"
+        "vmovdqa64 (%[u0]), %%zmm24\n\t vmovdqa64 (%[u1]), %%zmm25\n\t"
+        "vpbroadcastd (%[x0]), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+        "vpbroadcastd (%[x0],%[rb],1), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm2\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm3\n\t"
+        "vpbroadcastd (%[x0],%[rb],2), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t"
+        "vpbroadcastd (%[x3]), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm6\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm7\n\t"
+        "vpbroadcastd (%[x3],%[rb],1), %%zmm28\n\t"
+        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+        "vpbroadcastd (%[x3],%[rb],2), %%zmm29\n\t"
+        "vpdpbusd %%zmm24, %%zmm29, %%zmm10\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm11\n\t"
+        "prefetcht1 (%[pf])\n\t prefetcht1 64(%[pf])\n\t add %[pfs], %[pf]\n\t"
+        "add $64, %[u0]\n\t add $64, %[u1]\n\t add $4, %[x0]\n\t add $4, %[x3]\n\t"
+        "dec %[k]\n\t"
+        "jnz 2b\n\t"
+        "vcvtph2ps (%[s0]), %%zmm26\n\t vcvtph2ps (%[s1]), %%zmm27\n\t"
+        "vbroadcastss (%[d0]), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm0, %%zmm0\n\t vcvtdq2ps %%zmm1, %%zmm1\n\t"
+        "vfmadd231ps %%zmm30, %%zmm0, %%zmm12\n\t vfmadd231ps %%zmm31, %%zmm1, %%zmm13\n\t"
+        "vbroadcastss (%[d0],%[rb],1), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm2, %%zmm2\n\t vcvtdq2ps %%zmm3, %%zmm3\n\t"
+        "vfmadd231ps %%zmm30, %%zmm2, %%zmm14\n\t vfmadd231ps %%zmm31, %%zmm3, %%zmm15\n\t"
+        "vbroadcastss (%[d0],%[rb],2), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm4, %%zmm4\n\t vcvtdq2ps %%zmm5, %%zmm5\n\t"
+        "vfmadd231ps %%zmm30, %%zmm4, %%zmm16\n\t vfmadd231ps %%zmm31, %%zmm5, %%zmm17\n\t"
+        "vbroadcastss (%[d3]), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm6, %%zmm6\n\t vcvtdq2ps %%zmm7, %%zmm7\n\t"
+        "vfmadd231ps %%zmm30, %%zmm6, %%zmm18\n\t vfmadd231ps %%zmm31, %%zmm7, %%zmm19\n\t"
+        "vbroadcastss (%[d3],%[rb],1), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm8, %%zmm8\n\t vcvtdq2ps %%zmm9, %%zmm9\n\t"
+        "vfmadd231ps %%zmm30, %%zmm8, %%zmm20\n\t vfmadd231ps %%zmm31, %%zmm9, %%zmm21\n\t"
+        "vbroadcastss (%[d3],%[rb],2), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
+        "vcvtdq2ps %%zmm10, %%zmm10\n\t vcvtdq2ps %%zmm11, %%zmm11\n\t"
+        "vfmadd231ps %%zmm30, %%zmm10, %%zmm22\n\t vfmadd231ps %%zmm31, %%zmm11, %%zmm23\n\t"
+        "add %[gb], %[s0]\n\t add %[gb], %[s1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
+        "add $4, %[d0]\n\t add $4, %[d3]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "mov %[outp], %[u0]\n\t"
+        "vmovups %%zmm12, 0(%[u0])\n\t"
+        "vmovups %%zmm13, 64(%[u0])\n\t"
+        "vmovups %%zmm14, 128(%[u0])\n\t"
+        "vmovups %%zmm15, 192(%[u0])\n\t"
+        "vmovups %%zmm16, 256(%[u0])\n\t"
+        "vmovups %%zmm17, 320(%[u0])\n\t"
+        "vmovups %%zmm18, 384(%[u0])\n\t"
+        "vmovups %%zmm19, 448(%[u0])\n\t"
+        "vmovups %%zmm20, 512(%[u0])\n\t"
+        "vmovups %%zmm21, 576(%[u0])\n\t"
+        "vmovups %%zmm22, 640(%[u0])\n\t"
+        "vmovups %%zmm23, 704(%[u0])\n\t"
+        : [u0] "+r"(u0), [u1] "+r"(u1), [s0] "+r"(s0), [s1] "+r"(s1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0),
+          [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k), [pf] "+r"(pf), [d0] "+r"(d0), [d3] "+r"(d3)
+        : [rb] "r"(srb), [gb] "m"(sgb), [nc] "m"(nc), [outp] "m"(outp), [pfs] "m"(pfs)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+    for (int m = 0; m < 6; m++) {
+        for (int p = 0; p < 2; p++) {
+            __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+            __m512 f = _mm512_mul_ps(out[2 * m + p], _mm512_set1_ps(0.0625f)); /* nib_x8: 16·isum */
+            __m512 r = _mm512_add_ps(f, b);
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+    }
+}
+
+/* Two nib_x8 panels from p0 into ub: per group, g/4 chunks of 64 bytes (16 columns × 4 k),
+ * the bytes 16·(code − 8) exactly as qk_x86_tile_int's QK_W4Z8 unpack makes them. */
+static void qk_x86_unpack_pair(const qk_x86_packed *P, int64_t p0, uint8_t *ub) {
+    const __m512i hin = _mm512_set1_epi8((char)0xF0);
+    const int64_t groups = P->groups, g = P->g;
+    for (int p = 0; p < 2; p++)
+        for (int64_t G = 0; G < groups; G++) {
+            const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G * P->group_bytes;
+            uint8_t *dst = ub + ((size_t)p * (size_t)groups + (size_t)G) * (size_t)g * 16;
+            for (int64_t v = 0; v < g / 8; v++) {
+                __m512i raw = _mm512_loadu_si512(src + v * 64);
+                _mm512_store_si512(dst + v * 128, _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin));
+                _mm512_store_si512(dst + v * 128 + 64, _mm512_and_si512(raw, hin));
+            }
+        }
+}
+
 /* Single-group (per-row scale) W8A8: no f32 sums live during the K loop, so the tile
  * can hold 8 rows × 2 panels of int32 accumulators. */
 QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
@@ -1029,6 +1280,13 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
+    /* nib_x8 GEMM: unpack each panel pair once per row block (qk_x86_unpack_pair) */
+    const qk_x86_utile_fn *ut = !use_gemv && !gemv8 && P->nib_x8 && P->tune->unpack_once && tnp == 2
+                                    ? (P->act == QKERN_ACT_I8_DYNAMIC ? qk_u_i8 : P->act == QKERN_ACT_Q8_0 ? qk_u_q8 : NULL)
+                                    : NULL;
+    int ub_slot = -1;
+    uint8_t *ub = ut && P->ubufs ? qk_x86_ubuf_take(P->ubufs, &ub_slot) : NULL;
+    if (!ub) ut = NULL; /* no memory: the tiles that unpack in registers give the same bytes */
     /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
      * activations stream past it. */
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
@@ -1048,6 +1306,25 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 int64_t r = mb0;
+                if (ut && np == 2) {
+                    const int64_t p0 = nn / QK_X86_NR;
+                    qk_x86_unpack_pair(P, p0, ub);
+                    /* The next pair's nibbles come into L2 during this pair's tiles, spread over
+                     * all their k4-chunks (as qk_w8row_8x2_block does for W8A8): without it each
+                     * unpack waited on DRAM for 2 panels. */
+                    const int64_t iters = (mb1 - r + mr - 1) / mr * (P->groups * P->g / 4);
+                    const int have_next = p0 + 3 < P->panels;
+                    int64_t pfs = have_next ? (int64_t)((2 * P->panel_bytes + (size_t)iters - 1) / (size_t)iters) : 0;
+                    if (pfs > 128) pfs = 128;
+                    const uint8_t *pf = have_next ? P->w + (size_t)(p0 + 2) * P->panel_bytes : P->w;
+                    for (; r < mb1; r += mr) {
+                        int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
+                        qk_x86_utile_fn uf = ut[rows - 1];
+                        if (rows == 6 && P->scale_f16) uf = ut == qk_u_i8 ? qk_u_i8_6x2_asm : qk_u_q8_6x2_asm;
+                        uf(P, ub, scratch + (size_t)r * rb, rb, qbytes, p0, y + r * ldy + nn, ldy, lm, pf, pfs);
+                        pf += (size_t)(pfs * (P->groups * P->g / 4));
+                    }
+                }
                 if (row_w8 && np == 2 && mr == 8)
                     /* whole 8-row tiles: the asm block, up to QK_W8_BLOCK_TILES tiles at a time */
                     for (int64_t t; (t = (mb1 - r) / 8) > 0; r += t * 8) {
@@ -1072,6 +1349,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
             }
         }
     }
+    if (ub) qk_x86_ubuf_give(P->ubufs, ub, ub_slot);
 }
 
 /* ---- LLM.int8 ---------------------------------------------------------------------------- */

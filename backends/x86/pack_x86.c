@@ -250,12 +250,19 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
+    if (P->nib_x8) {
+        P->ubufs = calloc(1, sizeof *P->ubufs);
+        if (P->ubufs) {
+            for (int i = 0; i < QK_X86_UB_SLOTS; i++) atomic_flag_clear(&P->ubufs->used[i]);
+            P->ubufs->bytes = (size_t)(2 * P->groups * P->g) * 16;
+        }
+    }
     qk_x86_row r;
     r.code = malloc((size_t)(P->groups * P->g) + 64);
     r.scale = malloc((size_t)P->groups * sizeof(uint32_t));
     r.zero = malloc((size_t)P->groups);
     r.min = malloc((size_t)P->groups * sizeof(uint16_t));
-    if (!P->w || !P->bias || (int_act && !P->comp) || !r.code || !r.scale || !r.zero || !r.min) {
+    if (!P->w || !P->bias || (int_act && !P->comp) || (P->nib_x8 && !P->ubufs) || !r.code || !r.scale || !r.zero || !r.min) {
         free(r.code); free(r.scale); free(r.zero); free(r.min);
         qk_x86_packed_free(P);
         return qk_error(QKERN_OUT_OF_MEMORY, "x86 pack: no memory for %zu packed bytes", total);
@@ -314,11 +321,38 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     return QKERN_OK;
 }
 
+uint8_t *qk_x86_ubuf_take(qk_x86_ubuf_pool *pool, int *slot) {
+    for (int i = 0; i < QK_X86_UB_SLOTS; i++)
+        if (!atomic_flag_test_and_set_explicit(&pool->used[i], memory_order_acquire)) {
+            if (!pool->buf[i]) pool->buf[i] = aligned_alloc(64, pool->bytes);
+            if (!pool->buf[i]) {
+                atomic_flag_clear_explicit(&pool->used[i], memory_order_release);
+                return NULL;
+            }
+            *slot = i;
+            return pool->buf[i];
+        }
+    *slot = -1;
+    return aligned_alloc(64, pool->bytes);
+}
+
+void qk_x86_ubuf_give(qk_x86_ubuf_pool *pool, uint8_t *buf, int slot) {
+    if (slot < 0) free(buf);
+    else atomic_flag_clear_explicit(&pool->used[slot], memory_order_release);
+}
+
+static void qk_x86_ubuf_pool_free(qk_x86_ubuf_pool *pool) {
+    if (!pool) return;
+    for (int i = 0; i < QK_X86_UB_SLOTS; i++) free(pool->buf[i]);
+    free(pool);
+}
+
 void qk_x86_packed_free(qk_x86_packed *P) {
     if (!P) return;
     free(P->w);
     free(P->comp);
     free(P->bias);
+    qk_x86_ubuf_pool_free(P->ubufs);
     free(P);
 }
 

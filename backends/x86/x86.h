@@ -34,6 +34,7 @@
 #ifndef QK_X86_H
 #define QK_X86_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,7 +69,23 @@ typedef struct qk_x86_packed {
     float *bias;            /* panels × 16, zero padded (always present) */
     float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
     const struct qk_x86_tune *tune;
+    struct qk_x86_ubuf_pool *ubufs; /* nib_x8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
 } qk_x86_packed;
+
+/* Buffers for the nib_x8 GEMM's unpacked panel pair (2 panels × K × 16 bytes), kept with the
+ * packed weights and lent to one compute call at a time: allocating 128 KiB or more per
+ * call meant a fresh mmap, 32+ page faults and a munmap per task, about 17 % of the W4A8
+ * time at 512×4096×4096. A call that finds every slot busy allocates its own. */
+#define QK_X86_UB_SLOTS 16
+typedef struct qk_x86_ubuf_pool {
+    atomic_flag used[QK_X86_UB_SLOTS];
+    uint8_t *buf[QK_X86_UB_SLOTS];
+    size_t bytes;
+} qk_x86_ubuf_pool;
+/* A buffer of pool->bytes (64-byte aligned) and its slot (-1: owned by the caller, free it
+ * with qk_x86_ubuf_give too); NULL if out of memory. */
+uint8_t *qk_x86_ubuf_take(qk_x86_ubuf_pool *pool, int *slot);
+void qk_x86_ubuf_give(qk_x86_ubuf_pool *pool, uint8_t *buf, int slot);
 
 /* Tunable parameters of one kernel family, as data for the autotuner. */
 typedef struct qk_x86_tune {
@@ -82,6 +99,7 @@ typedef struct qk_x86_tune {
     int64_t gemv8_kb;       /* M = 8 on nib_x8 codes: the 8x16 asm GEMV tile, K sliced by this (0 = off) */
     int gemv8_prefetch;     /* bytes ahead that tile prefetches in its panel stream (0 = none) */
     int gemv_panels;        /* panels (streams) the M ≤ 4 GEMV tiles read at once: 1 or 2 */
+    int unpack_once;        /* nib_x8 GEMM: unpack each panel pair once per row block (1) or per tile (0) */
     const char *why;        /* how the default was chosen */
 } qk_x86_tune;
 
