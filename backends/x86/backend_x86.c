@@ -43,7 +43,13 @@
  *     falls behind even at this (compute-bound) rate; prefetcht1 instead of t0: 6.4-7.2.
  *     On the Xeon 1024 / 2048 / 4096 / 8192 B measured 9.0-9.9 / 10.2-10.4 / 10.1-10.5 /
  *     9.9-10.5 GB/s, and without K slicing 6.9-7.8: the tile is compute-bound there too.
- *     Huge pages for the packed panels (madvise) did not change it, so they are not asked for. */
+ *     Huge pages for the packed panels (madvise) did not change it, so they are not asked for.
+ *   unpack_once (nib_x8 GEMM): 1 for I4 × I8: unpacking each panel pair once per call into
+ *     int8 bytes and running asm tiles over them measured 535-558 against 476-488 GOPS for the
+ *     in-register unpack (Xeon, 512x4096x4096 g=128, compute() in CPU time, alternating runs).
+ *     0 for Q4_0 × Q8_0: there the same change measured 399-433 against 459-477: the unpacked
+ *     bytes double what the tile reads from L2 per vpdpbusd (128 B per 12 against 64 B per
+ *     24), and with only 8 k4-chunks per 32-block the f32 fold leaves no slack for it. */
 const qk_x86_tune qk_x86_tunes[] = {
     {"i8_i8", 8, 2, 8, 128, 96, 0, 0, 0, 2, 0,
      "8x32 (asm K loop): 16 int32 accumulators + 2 weight vectors + 2 broadcasts; 10 loads per 16 vpdpbusd "
@@ -52,7 +58,7 @@ const qk_x86_tune qk_x86_tunes[] = {
     {"i8_i4", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2, 1,
      "6x32: 12 int32 + 12 f32 accumulators (groups end inside K); MR 3/4/5/6 measured 372/365/333/357 GOPS "
      "at 512x4096x4096 g=128 (within noise); 6 keeps the most rows per unpacked nibble vector"},
-    {"q8_0_q4_0", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2, 1,
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 2048, 4096, 4096, 2, 0,
      "as i8_i4; MR 3/4/5/6 measured 295/304/288/297 GOPS: the per-32-block cvt+mul+fma per accumulator, "
      "not the tile, bounds it"},
     {"q8_0_q8_0", 6, 2, 4, 128, 96, 2048, 0, 0, 2, 0, "as q8_0_q4_0 with int8 codes (no unpack)"},

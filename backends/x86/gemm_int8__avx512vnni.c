@@ -646,7 +646,7 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
     if (MR == 2) {
         __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
                          "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
-                         QK_QS_HEAD("vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t")
+                         QK_QS_HEAD("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t")
                          QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
                          QK_QS_MID
                          QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
@@ -662,9 +662,9 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
                          "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
                          "vmovaps 256(%[out]), %%zmm12\n\t vmovaps 320(%[out]), %%zmm13\n\t"
                          "vmovaps 384(%[out]), %%zmm14\n\t vmovaps 448(%[out]), %%zmm15\n\t"
-                         QK_QS_HEAD("vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
-                                    "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
-                                    "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t")
+                         QK_QS_HEAD("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t"
+                                    "vmovdqa64 (%[c0]), %%zmm4\n\t vmovdqa64 (%[c1]), %%zmm5\n\t"
+                                    "vmovdqa64 (%[c0]), %%zmm6\n\t vmovdqa64 (%[c1]), %%zmm7\n\t")
                          QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
                          QK_QS_ROW(4, 5, "(%[x0],%[rb],2)") QK_QS_ROW(6, 7, "(%[x3])")
                          QK_QS_MID
@@ -829,36 +829,29 @@ QK_FAMILY(qk_q8_q8, QK_W8, QK_A_Q8_0)
 QK_FAMILY(qk_q8_q4, QK_W4Z8, QK_A_Q8_0)
 QK_FAMILY(qk_q81_q41, QK_W4Z0, QK_A_Q8_1)
 
-/* GEMM over nib_x8 weights unpacked once per panel pair (qk_x86_unpack_pair) and reused by
- * every row tile of the block. On a core where the unpack's vpsllw / vpand share the two
- * vpdpbusd ports (the Xeon), unpacking inside each 6-row tile cost 96 µops per 384
- * vpdpbusd (I4 g = 128); here it is paid once per 96 rows. */
+/* I4 × I8 GEMM over nib_x8 weights unpacked once per panel pair (qk_x86_unpack_pair) and
+ * reused by every row tile of the compute call. On a core where the unpack's vpsllw / vpand
+ * share the two vpdpbusd ports (the Xeon), unpacking inside each 6-row tile cost 96 µops per
+ * 384 vpdpbusd (g = 128); here it is paid once per call (96 rows). The remainder tiles
+ * (< 6 rows) are these intrinsics; the 6-row tile is qk_u_i8_6x2_asm. */
 typedef void (*qk_x86_utile_fn)(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb,
-                                size_t qbytes, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask,
-                                const uint8_t *pf, int64_t pfs);
+                                size_t qbytes, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask);
 #define QK_UTILE(NAME, MR, AK)                                                                              \
     static void NAME(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes, \
-                     int64_t p0, float *y, int64_t ldy, __mmask16 lm, const uint8_t *pf, int64_t pfs) {      \
-        (void)pf, (void)pfs;                                                                                \
+                     int64_t p0, float *y, int64_t ldy, __mmask16 lm) {                                      \
         qk_x86_tile_int(P, ub, act, rb, qbytes, p0, y, ldy, lm, MR, 2, QK_W8U, AK, 0);                       \
     }
 QK_UTILE(qk_u_i8_1, 1, QK_A_I8) QK_UTILE(qk_u_i8_2, 2, QK_A_I8) QK_UTILE(qk_u_i8_3, 3, QK_A_I8)
 QK_UTILE(qk_u_i8_4, 4, QK_A_I8) QK_UTILE(qk_u_i8_5, 5, QK_A_I8) QK_UTILE(qk_u_i8_6, 6, QK_A_I8)
-QK_UTILE(qk_u_q8_1, 1, QK_A_Q8_0) QK_UTILE(qk_u_q8_2, 2, QK_A_Q8_0) QK_UTILE(qk_u_q8_3, 3, QK_A_Q8_0)
-QK_UTILE(qk_u_q8_4, 4, QK_A_Q8_0) QK_UTILE(qk_u_q8_5, 5, QK_A_Q8_0) QK_UTILE(qk_u_q8_6, 6, QK_A_Q8_0)
 static const qk_x86_utile_fn qk_u_i8[6] = {qk_u_i8_1, qk_u_i8_2, qk_u_i8_3, qk_u_i8_4, qk_u_i8_5, qk_u_i8_6};
-static const qk_x86_utile_fn qk_u_q8[6] = {qk_u_q8_1, qk_u_q8_2, qk_u_q8_3, qk_u_q8_4, qk_u_q8_5, qk_u_q8_6};
 
-/* The 6x32 tiles over unpacked weights with the K loop in inline asm (the intrinsics form
+/* The 6x32 tile over unpacked weights with the K loop in inline asm (the intrinsics form
  * moves all 12 int32 accumulators every k4-chunk: 24 vmovdqa per 12 vpdpbusd). Per group:
  * the int32 sums start at the packed compensation (zmm0-11), g/4 chunks of 2 weight loads,
- * 6 broadcasts and 12 vpdpbusd, then f32 sums (zmm12-23) += f32(isum)·s_w (·d_x for Q8_0),
- * the same operations in the same order as qk_x86_tile_int. f16 scales only. Each chunk
- * also prefetches two lines at pf into L2 (advancing pfs ≤ 128 bytes): the caller points
- * it at the packed nibbles of the next panel pair, which the next unpack will read. */
+ * 6 broadcasts and 12 vpdpbusd, then f32 sums (zmm12-23) += f32(isum)·s_w, the same
+ * operations in the same order as qk_x86_tile_int. f16 scales, I8 activations. */
 static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
-                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *pf,
-                            int64_t pfs) {
+                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask) {
     const size_t pb = P->panel_bytes, gb = P->group_bytes;
     const uint8_t *u0 = ub, *u1 = ub + (size_t)P->groups * (size_t)P->g * 16;
     const uint8_t *s0 = P->w + (size_t)p0 * pb + P->code_bytes, *s1 = s0 + pb;
@@ -883,11 +876,11 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
         "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
         "1:\n\t"
         "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
-        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
-        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
-        "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
-        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t"
-        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm1, %%zmm11\n\t"
+        "vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t"
+        "vmovdqa64 (%[c0]), %%zmm4\n\t vmovdqa64 (%[c1]), %%zmm5\n\t"
+        "vmovdqa64 (%[c0]), %%zmm6\n\t vmovdqa64 (%[c1]), %%zmm7\n\t"
+        "vmovdqa64 (%[c0]), %%zmm8\n\t vmovdqa64 (%[c1]), %%zmm9\n\t"
+        "vmovdqa64 (%[c0]), %%zmm10\n\t vmovdqa64 (%[c1]), %%zmm11\n\t"
         "mov %[nc], %[k]\n\t"
         "2:\n\t"
         "vmovdqa64 (%[u0]), %%zmm24\n\t vmovdqa64 (%[u1]), %%zmm25\n\t"
@@ -903,7 +896,6 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
         "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
         "vpbroadcastd (%[x3],%[rb],2), %%zmm29\n\t"
         "vpdpbusd %%zmm24, %%zmm29, %%zmm10\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm11\n\t"
-        "prefetcht1 (%[pf])\n\t prefetcht1 64(%[pf])\n\t add %[pfs], %[pf]\n\t"
         "add $64, %[u0]\n\t add $64, %[u1]\n\t add $4, %[x0]\n\t add $4, %[x3]\n\t"
         "dec %[k]\n\t"
         "jnz 2b\n\t"
@@ -937,8 +929,8 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
         "vmovups %%zmm22, 640(%[u0])\n\t"
         "vmovups %%zmm23, 704(%[u0])\n\t"
         : [u0] "+r"(u0), [u1] "+r"(u1), [s0] "+r"(s0), [s1] "+r"(s1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0),
-          [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k), [pf] "+r"(pf)
-        : [rb] "r"(srb), [gb] "m"(sgb), [nc] "m"(nc), [outp] "m"(outp), [pfs] "m"(pfs)
+          [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k)
+        : [rb] "r"(srb), [gb] "m"(sgb), [nc] "m"(nc), [outp] "m"(outp)
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
           "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
           "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
@@ -948,111 +940,6 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
             __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
             __m512 f = _mm512_mul_ps(out[2 * m + p], _mm512_set1_ps(0.0625f)); /* nib_x8: 16·isum */
             __m512 r = _mm512_fmadd_ps(f, _mm512_set1_ps(xs[0]), b);
-            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
-            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
-        }
-    }
-}
-
-static void qk_u_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
-                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *pf,
-                            int64_t pfs) {
-    const size_t pb = P->panel_bytes, gb = P->group_bytes;
-    const uint8_t *u0 = ub, *u1 = ub + (size_t)P->groups * (size_t)P->g * 16;
-    const uint8_t *s0 = P->w + (size_t)p0 * pb + P->code_bytes, *s1 = s0 + pb;
-    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
-    const uint8_t *x0 = act, *x3 = act + 3 * rb;
-    const uint8_t *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
-    const int64_t srb = (int64_t)rb, sgb = (int64_t)gb, nc = P->g / 4;
-    int64_t n = P->groups, k;
-    __m512 out[12];
-    __m512 *outp = out;
-    __asm__ volatile(
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-        "1:\n\t"
-        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
-        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t"
-        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm1, %%zmm5\n\t"
-        "vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
-        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t"
-        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm1, %%zmm11\n\t"
-        "mov %[nc], %[k]\n\t"
-        "2:\n\t"
-        "vmovdqa64 (%[u0]), %%zmm24\n\t vmovdqa64 (%[u1]), %%zmm25\n\t"
-        "vpbroadcastd (%[x0]), %%zmm28\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
-        "vpbroadcastd (%[x0],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm29, %%zmm2\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm3\n\t"
-        "vpbroadcastd (%[x0],%[rb],2), %%zmm28\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t"
-        "vpbroadcastd (%[x3]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm29, %%zmm6\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm7\n\t"
-        "vpbroadcastd (%[x3],%[rb],1), %%zmm28\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
-        "vpbroadcastd (%[x3],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm29, %%zmm10\n\t vpdpbusd %%zmm25, %%zmm29, %%zmm11\n\t"
-        "prefetcht1 (%[pf])\n\t prefetcht1 64(%[pf])\n\t add %[pfs], %[pf]\n\t"
-        "add $64, %[u0]\n\t add $64, %[u1]\n\t add $4, %[x0]\n\t add $4, %[x3]\n\t"
-        "dec %[k]\n\t"
-        "jnz 2b\n\t"
-        "vcvtph2ps (%[s0]), %%zmm26\n\t vcvtph2ps (%[s1]), %%zmm27\n\t"
-        "vbroadcastss (%[d0]), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm0, %%zmm0\n\t vcvtdq2ps %%zmm1, %%zmm1\n\t"
-        "vfmadd231ps %%zmm30, %%zmm0, %%zmm12\n\t vfmadd231ps %%zmm31, %%zmm1, %%zmm13\n\t"
-        "vbroadcastss (%[d0],%[rb],1), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm2, %%zmm2\n\t vcvtdq2ps %%zmm3, %%zmm3\n\t"
-        "vfmadd231ps %%zmm30, %%zmm2, %%zmm14\n\t vfmadd231ps %%zmm31, %%zmm3, %%zmm15\n\t"
-        "vbroadcastss (%[d0],%[rb],2), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm4, %%zmm4\n\t vcvtdq2ps %%zmm5, %%zmm5\n\t"
-        "vfmadd231ps %%zmm30, %%zmm4, %%zmm16\n\t vfmadd231ps %%zmm31, %%zmm5, %%zmm17\n\t"
-        "vbroadcastss (%[d3]), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm6, %%zmm6\n\t vcvtdq2ps %%zmm7, %%zmm7\n\t"
-        "vfmadd231ps %%zmm30, %%zmm6, %%zmm18\n\t vfmadd231ps %%zmm31, %%zmm7, %%zmm19\n\t"
-        "vbroadcastss (%[d3],%[rb],1), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm8, %%zmm8\n\t vcvtdq2ps %%zmm9, %%zmm9\n\t"
-        "vfmadd231ps %%zmm30, %%zmm8, %%zmm20\n\t vfmadd231ps %%zmm31, %%zmm9, %%zmm21\n\t"
-        "vbroadcastss (%[d3],%[rb],2), %%zmm28\n\t vmulps %%zmm28, %%zmm26, %%zmm30\n\t vmulps %%zmm28, %%zmm27, %%zmm31\n\t"
-        "vcvtdq2ps %%zmm10, %%zmm10\n\t vcvtdq2ps %%zmm11, %%zmm11\n\t"
-        "vfmadd231ps %%zmm30, %%zmm10, %%zmm22\n\t vfmadd231ps %%zmm31, %%zmm11, %%zmm23\n\t"
-        "add %[gb], %[s0]\n\t add %[gb], %[s1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
-        "add $4, %[d0]\n\t add $4, %[d3]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "mov %[outp], %[u0]\n\t"
-        "vmovups %%zmm12, 0(%[u0])\n\t"
-        "vmovups %%zmm13, 64(%[u0])\n\t"
-        "vmovups %%zmm14, 128(%[u0])\n\t"
-        "vmovups %%zmm15, 192(%[u0])\n\t"
-        "vmovups %%zmm16, 256(%[u0])\n\t"
-        "vmovups %%zmm17, 320(%[u0])\n\t"
-        "vmovups %%zmm18, 384(%[u0])\n\t"
-        "vmovups %%zmm19, 448(%[u0])\n\t"
-        "vmovups %%zmm20, 512(%[u0])\n\t"
-        "vmovups %%zmm21, 576(%[u0])\n\t"
-        "vmovups %%zmm22, 640(%[u0])\n\t"
-        "vmovups %%zmm23, 704(%[u0])\n\t"
-        : [u0] "+r"(u0), [u1] "+r"(u1), [s0] "+r"(s0), [s1] "+r"(s1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0),
-          [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k), [pf] "+r"(pf), [d0] "+r"(d0), [d3] "+r"(d3)
-        : [rb] "r"(srb), [gb] "m"(sgb), [nc] "m"(nc), [outp] "m"(outp), [pfs] "m"(pfs)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
-          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
-    for (int m = 0; m < 6; m++) {
-        for (int p = 0; p < 2; p++) {
-            __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
-            __m512 f = _mm512_mul_ps(out[2 * m + p], _mm512_set1_ps(0.0625f)); /* nib_x8: 16·isum */
-            __m512 r = _mm512_add_ps(f, b);
             if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
         }
@@ -1281,12 +1168,29 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* nib_x8 GEMM: unpack each panel pair once per row block (qk_x86_unpack_pair) */
-    const qk_x86_utile_fn *ut = !use_gemv && !gemv8 && P->nib_x8 && P->tune->unpack_once && tnp == 2
-                                    ? (P->act == QKERN_ACT_I8_DYNAMIC ? qk_u_i8 : P->act == QKERN_ACT_Q8_0 ? qk_u_q8 : NULL)
-                                    : NULL;
+    const qk_x86_utile_fn *ut =
+        !use_gemv && !gemv8 && P->ubufs && P->act == QKERN_ACT_I8_DYNAMIC && tnp == 2 ? qk_u_i8 : NULL;
     int ub_slot = -1;
-    uint8_t *ub = ut && P->ubufs ? qk_x86_ubuf_take(P->ubufs, &ub_slot) : NULL;
+    uint8_t *ub = ut ? qk_x86_ubuf_take(P->ubufs, &ub_slot) : NULL;
     if (!ub) ut = NULL; /* no memory: the tiles that unpack in registers give the same bytes */
+    if (ut) {
+        /* Panel pairs outermost: each pair is unpacked once for all the rows of this call
+         * (the front end's m_step of them), then every row tile runs over the bytes in L2.
+         * A single panel left over (≤ 16 columns) goes to the in-register tiles below. */
+        int64_t nn = n0;
+        for (; n1 - nn > QK_X86_NR; nn += 2 * QK_X86_NR) {
+            const int64_t p0 = nn / QK_X86_NR, last = n1 - nn - QK_X86_NR;
+            const __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+            qk_x86_unpack_pair(P, p0, ub);
+            for (int64_t r = m0; r < m1; r += mr) {
+                int rows = (int)(m1 - r < mr ? m1 - r : mr);
+                qk_x86_utile_fn uf = ut[rows - 1];
+                if (rows == 6 && P->scale_f16) uf = qk_u_i8_6x2_asm;
+                uf(P, ub, scratch + (size_t)r * rb, rb, qbytes, p0, y + r * ldy + nn, ldy, lm);
+            }
+        }
+        n0 = nn;
+    }
     /* Cache blocking: an n_block of weight panels stays in L2 while m_block rows of
      * activations stream past it. */
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
@@ -1306,25 +1210,6 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 int64_t r = mb0;
-                if (ut && np == 2) {
-                    const int64_t p0 = nn / QK_X86_NR;
-                    qk_x86_unpack_pair(P, p0, ub);
-                    /* The next pair's nibbles come into L2 during this pair's tiles, spread over
-                     * all their k4-chunks (as qk_w8row_8x2_block does for W8A8): without it each
-                     * unpack waited on DRAM for 2 panels. */
-                    const int64_t iters = (mb1 - r + mr - 1) / mr * (P->groups * P->g / 4);
-                    const int have_next = p0 + 3 < P->panels;
-                    int64_t pfs = have_next ? (int64_t)((2 * P->panel_bytes + (size_t)iters - 1) / (size_t)iters) : 0;
-                    if (pfs > 128) pfs = 128;
-                    const uint8_t *pf = have_next ? P->w + (size_t)(p0 + 2) * P->panel_bytes : P->w;
-                    for (; r < mb1; r += mr) {
-                        int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
-                        qk_x86_utile_fn uf = ut[rows - 1];
-                        if (rows == 6 && P->scale_f16) uf = ut == qk_u_i8 ? qk_u_i8_6x2_asm : qk_u_q8_6x2_asm;
-                        uf(P, ub, scratch + (size_t)r * rb, rb, qbytes, p0, y + r * ldy + nn, ldy, lm, pf, pfs);
-                        pf += (size_t)(pfs * (P->groups * P->g / 4));
-                    }
-                }
                 if (row_w8 && np == 2 && mr == 8)
                     /* whole 8-row tiles: the asm block, up to QK_W8_BLOCK_TILES tiles at a time */
                     for (int64_t t; (t = (mb1 - r) / 8) > 0; r += t * 8) {
