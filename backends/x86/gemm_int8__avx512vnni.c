@@ -1047,6 +1047,8 @@ static void qk_w8row_8x2_asm(int32_t *acc, const uint8_t *w0, const uint8_t *w1,
         "prefetcht1 (%[pf])\n\t"
         "vpbroadcastd (%[x4],%[rb],1), %%zmm29\n\t"
         "prefetcht1 64(%[pf])\n\t"
+        "prefetcht0 1024(%[w0])\n\t"
+        "prefetcht0 1024(%[w1])\n\t"
         "vpdpbusd %%zmm30, %%zmm28, %%zmm8\n\t"
         "vpdpbusd %%zmm31, %%zmm28, %%zmm9\n\t"
         "vpbroadcastd (%[x4],%[rb],2), %%zmm28\n\t"
