@@ -1174,7 +1174,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
-    /* nib_x8 GEMM: unpack each panel pair once per row block (qk_x86_unpack_pair) */
+    /* I4 × I8 GEMM: unpack each panel pair once per compute call (qk_x86_unpack_pair) */
     const qk_x86_utile_fn *ut =
         !use_gemv && !gemv8 && P->ubufs && P->act == QKERN_ACT_I8_DYNAMIC && tnp == 2 ? qk_u_i8 : NULL;
     int ub_slot = -1;

@@ -99,7 +99,7 @@ typedef struct qk_x86_tune {
     int64_t gemv8_kb;       /* M = 8 on nib_x8 codes: the 8x16 asm GEMV tile, K sliced by this (0 = off) */
     int gemv8_prefetch;     /* bytes ahead that tile prefetches in its panel stream (0 = none) */
     int gemv_panels;        /* panels (streams) the M ≤ 4 GEMV tiles read at once: 1 or 2 */
-    int unpack_once;        /* nib_x8 GEMM: unpack each panel pair once per row block (1) or per tile (0) */
+    int unpack_once;        /* nib_x8 GEMM: unpack each panel pair once per compute call (1) or per tile (0) */
     const char *why;        /* how the default was chosen */
 } qk_x86_tune;
 
