@@ -1,5 +1,6 @@
 /* Float-activation matmul (W8A32, W4A32, NF4, FP8 weights) on AVX-512: the packed codes
- * are decoded in registers to f32 (sign-extension for int8 and nibbles, vpermps on a
+ * are decoded in registers to f32 (sign-extension for int8 and nibbles, minus the int32
+ * zero point for I8_ASYM, vpermps on a
  * 16-entry codebook for NF4, exponent rebias for FP8) and multiplied with f32 FMA.
  * Each group accumulates Σ x·code unscaled; the group scale is applied once per group
  * (docs/matmul.md: f32 accumulation, order free). */
@@ -12,7 +13,7 @@
 #define QK_AI __attribute__((always_inline)) static inline
 
 
-enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4 };
+enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5 };
 
 /* Byte t of every dword lane, decoded to f32. */
 QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4) {
@@ -61,6 +62,8 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
             zv[p] = _mm512_setzero_si512();
             if (KIND == QK_F_NIB && P->zero_mode == 1) zv[p] = _mm512_set1_epi8(8);
+            /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
+            if (KIND == QK_F_INT8Z) zv[p] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + 64)));
             if (KIND == QK_F_NIB && P->zero_mode == 2) {
                 __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64))));
                 zv[p] = _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));
@@ -71,7 +74,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
 #pragma GCC unroll 4
             for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_setzero_ps();
         const float *xg = xa + G * g;
-        if (KIND == QK_F_INT8 || KIND == QK_F_E4M3 || KIND == QK_F_E5M2) {
+        if (KIND == QK_F_INT8 || KIND == QK_F_INT8Z || KIND == QK_F_E4M3 || KIND == QK_F_E5M2) {
             for (int64_t c = 0; c < g / 4; c++) {
                 __m512i v[2];
 #pragma GCC unroll 4
@@ -80,7 +83,11 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 for (int t = 0; t < 4; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, nf4);
+                    for (int p = 0; p < NP; p++)
+                        w[p] = KIND == QK_F_INT8Z
+                                   ? _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                         _mm512_srai_epi32(_mm512_slli_epi32(v[p], 24 - 8 * t), 24), zv[p]))
+                                   : qk_x86_decode(v[p], t, KIND, nf4);
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 4 + t]);
@@ -152,19 +159,19 @@ typedef void (*qk_x86_ftile_fn)(const qk_x86_packed *P, const float *xa, int64_t
     QK_FT(K, 4, 2)                                                                                              \
     static const qk_x86_ftile_fn qk_ft_##K[2][4] = {{qk_ft_##K##_1x1, qk_ft_##K##_2x1, qk_ft_##K##_3x1, qk_ft_##K##_4x1}, \
                                                     {qk_ft_##K##_1x2, qk_ft_##K##_2x2, qk_ft_##K##_3x2, qk_ft_##K##_4x2}};
-QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4)
+QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4) QK_FK(5)
 
 void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
     int kind;
     switch (P->codes) {
-    case QK_X86_INT8: kind = 0; break;
+    case QK_X86_INT8: kind = P->zero_mode == 2 ? 5 : 0; break;
     case QK_X86_NIB: kind = 1; break;
     case QK_X86_NF4: kind = 2; break;
     default: kind = P->format == QKERN_FP8_E4M3 ? 3 : 4; break;
     }
     const qk_x86_ftile_fn(*tab)[4] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
-                                     : kind == 3 ? qk_ft_3 : qk_ft_4;
+                                     : kind == 3 ? qk_ft_3 : kind == 4 ? qk_ft_4 : qk_ft_5;
     const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 4 ? 4 : P->tune->mr;
     const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;

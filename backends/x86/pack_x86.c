@@ -8,6 +8,7 @@
 #include "kernels/format_fp8.h"
 #include "kernels/format_ggml.h"
 #include "kernels/format_half.h"
+#include "kernels/format_int.h"
 #include "kernels/format_internal.h"
 #include "kernels/qk_error.h"
 #include "qkern/context.h"
@@ -34,8 +35,8 @@ static int qk_x86_bits(qkern_format f, qkern_act_mode act) {
 static int qk_x86_mode_ok(qkern_format f, qkern_act_mode act) {
     switch (act) {
     case QKERN_ACT_FLOAT:
-        return f == QKERN_I8 || f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 ||
-               f == QKERN_Q8_1 || f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
+        return f == QKERN_I8 || f == QKERN_I8_ASYM || f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 ||
+               f == QKERN_Q8_0 || f == QKERN_Q8_1 || f == QKERN_NF4 || f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2;
     case QKERN_ACT_I8_DYNAMIC: return f == QKERN_I8 || f == QKERN_I4;
     case QKERN_ACT_Q8_0: return f == QKERN_Q4_0 || f == QKERN_Q8_0;
     case QKERN_ACT_Q8_1: return f == QKERN_Q4_1;
@@ -83,6 +84,7 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
     case QKERN_ACT_FLOAT:
         switch (d->format) {
         case QKERN_I8: return "qk_gemm_f32_i8_4x32c4__avx512vnni";
+        case QKERN_I8_ASYM: return "qk_gemm_f32_i8_asym_4x32c4__avx512vnni";
         case QKERN_I4: return "qk_gemm_f32_i4_4x32c4__avx512vnni";
         case QKERN_Q4_0: return "qk_gemm_f32_q4_0_4x32c4__avx512vnni";
         case QKERN_Q4_1: return "qk_gemm_f32_q4_1_4x32c4__avx512vnni";
@@ -101,7 +103,7 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
 typedef struct qk_x86_row {
     uint8_t *code;       /* kp codes (padding 0) */
     uint32_t *scale;     /* groups: f32 bits or f16 bits */
-    uint8_t *zero;       /* groups (asymmetric I4) */
+    uint8_t *zero;       /* groups (asymmetric I4; I8_ASYM: the int8 zero point's bits) */
     uint16_t *min;       /* groups (Q4_1) */
 } qk_x86_row;
 
@@ -123,6 +125,16 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
             float v = qk_ld_f32(w->scales, L->group == 0 ? 0 : (size_t)(n * L->groups_per_row + G));
             r->scale[G] = qk_f32_bits(v);
         }
+        break;
+    }
+    case QKERN_I8_ASYM: {
+        /* int8 codes, f32 scale and int32 zero in [-128, 127] per row or per tensor */
+        memcpy(r->code, row, (size_t)K);
+        const size_t i = L->group == 0 ? 0 : (size_t)n;
+        int32_t z;
+        memcpy(&z, (const char *)w->zeros + i * 4, 4);
+        r->scale[0] = qk_f32_bits(qk_ld_f32(w->scales, i));
+        r->zero[0] = (uint8_t)(int8_t)qk_i8_asym_zero(z); /* clamped into [-128, 127], as the dequantiser does */
         break;
     }
     case QKERN_I4: {
@@ -221,7 +233,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                : (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) ? QK_X86_FP8
                : P->bits == 4 ? QK_X86_NIB : QK_X86_INT8;
     P->scale_f16 = f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 || f == QKERN_Q8_1;
-    P->zero_mode = (f == QKERN_I4 && (w->desc.flags & QKERN_QUANT_ASYMMETRIC)) ? 2
+    P->zero_mode = ((f == QKERN_I4 && (w->desc.flags & QKERN_QUANT_ASYMMETRIC)) || f == QKERN_I8_ASYM) ? 2
                    : (f == QKERN_I4 || f == QKERN_Q4_0) ? 1 : 0;
     P->has_min = f == QKERN_Q4_1;
     P->n = w->rows;

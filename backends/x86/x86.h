@@ -57,7 +57,7 @@ typedef struct qk_x86_packed {
     int bits;               /* 16 (BF16 pairs), 8 or 4 */
     int use_bf16;           /* FP8 × FP8 on vdpbf16ps (AVX512_BF16 present at pack time), else f32 FMA */
     int scale_f16;          /* scales stored as f16 */
-    int zero_mode;          /* 0: none, 1: constant 8 (I4 sym, Q4_0), 2: per-group u8 zero points */
+    int zero_mode;          /* 0: none, 1: constant 8 (I4 sym, Q4_0), 2: per-group zero points (u8; I8_ASYM: int8) */
     int has_min;            /* Q4_1: 16 × f16 min after the scales */
     int nib_x8;             /* nibbles stored as code ^ 8, sums are 16·isum (see above) */
     int64_t n, k, g, groups, panels;
