@@ -24,6 +24,7 @@ struct Mode {
 const Mode kModes[] = {
     // Float activations, weights dequantised on the fly: f32 FMA arithmetic.
     {"i8", "f32", QKERN_ACT_FLOAT, QKERN_I8, QKERN_GROUP_ROW, 0, QkbPeak::F32},
+    {"i8_asym", "f32", QKERN_ACT_FLOAT, QKERN_I8_ASYM, QKERN_GROUP_ROW, 0, QkbPeak::F32},
     {"i4", "f32", QKERN_ACT_FLOAT, QKERN_I4, 128, 0, QkbPeak::F32},
     {"q4_0", "f32", QKERN_ACT_FLOAT, QKERN_Q4_0, QKERN_GROUP_DEFAULT, 0, QkbPeak::F32},
     {"q4_1", "f32", QKERN_ACT_FLOAT, QKERN_Q4_1, QKERN_GROUP_DEFAULT, 0, QkbPeak::F32},
