@@ -116,13 +116,18 @@ static inline float qk_fp8_scale_for_amax(float amax, float fmax) {
 }
 
 /* max |x| over the finite elements (NaN and ±Inf ignored); 0 if there are none. */
+/* Non-negative floats order as their bit patterns do, so this is an integer max over
+ * |x|'s bits with Inf / NaN (bits above FLT_MAX's) read as 0: the same result as a float
+ * compare loop, and a reduction compilers vectorise (the float one they may not reorder),
+ * which matters for the one-pass per-tensor scale over a whole weight matrix. */
 static inline float qk_fp8_amax_finite(const float *x, size_t n) {
-    float amax = 0.0f;
+    int32_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        const float a = qk_fp8_float_(qk_fp8_bits_(x[i]) & 0x7fffffffu);
-        if (a <= FLT_MAX && a > amax) amax = a;
+        const int32_t b = (int32_t)(qk_fp8_bits_(x[i]) & 0x7fffffffu);
+        const int32_t f = b <= 0x7f7fffff ? b : 0;
+        m = f > m ? f : m;
     }
-    return amax;
+    return qk_fp8_float_((uint32_t)m);
 }
 
 #endif
