@@ -35,6 +35,45 @@ static void qk_from_f32(const float *src, void *dst, qkern_format t, size_t n) {
     else for (size_t i = 0; i < n; i++) h[i] = qk_f32_to_bf16(src[i]);
 }
 
+/* The per-tensor reduction in chunks over the context's threads (min / max are exact in
+ * any order, so the result never depends on the split or the thread count). */
+#define QK_RANGE_CHUNKS 64
+typedef struct {
+    qkern_format f;
+    const float *x;
+    size_t n, chunk;
+    float lo[QK_RANGE_CHUNKS], hi[QK_RANGE_CHUNKS];
+} qk_range_task;
+
+static void qk_range_run(void *arg, int64_t i) {
+    qk_range_task *t = arg;
+    size_t a = (size_t)i * t->chunk, len = t->n - a < t->chunk ? t->n - a : t->chunk;
+    qk_tensor_reduce__scalar(t->f, t->x + a, len, &t->lo[i], &t->hi[i]);
+}
+
+static qkern_status qk_tensor_params_parallel(qkern_context *ctx, const qkern_quant_desc *d, const float *x,
+                                              size_t n, float *scale, int32_t *zero) {
+    const size_t min_chunk = (size_t)1 << 18;
+    if (n <= min_chunk || (d->format != QKERN_I8_ASYM && d->format != QKERN_FP8_E4M3 && d->format != QKERN_FP8_E5M2))
+        return qk_tensor_params__scalar(d, x, n, scale, zero);
+    qk_range_task *t = malloc(sizeof *t);
+    if (!t) return qk_tensor_params__scalar(d, x, n, scale, zero);
+    t->f = d->format;
+    t->x = x;
+    t->n = n;
+    t->chunk = (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS;
+    if (t->chunk < min_chunk) t->chunk = min_chunk;
+    const int64_t chunks = (int64_t)((n + t->chunk - 1) / t->chunk);
+    qk_parallel_for(ctx, qk_range_run, t, chunks);
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t i = 0; i < chunks; i++) {
+        if (t->lo[i] < lo) lo = t->lo[i];
+        if (t->hi[i] > hi) hi = t->hi[i];
+    }
+    free(t);
+    return qk_tensor_params_reduced__scalar(d, lo, hi, scale, zero);
+}
+
 qkern_status qkern_convert(const void *src, qkern_format st, void *dst, qkern_format dt, size_t n) {
     qk_error_clear();
     if (!qk_is_float_type(st) || !qk_is_float_type(dt))
@@ -122,7 +161,7 @@ qkern_status qkern_quantize(qkern_context *ctx, const void *src, qkern_format sr
         /* One scale for the tensor: a reduction before the row kernels can run. */
         float scale = 0.0f;
         int32_t zero = 0;
-        s = qk_tensor_params__scalar(&t.desc, x, L.elements, &scale, &zero);
+        s = qk_tensor_params_parallel(ctx, &t.desc, x, L.elements, &scale, &zero);
         if (s != QKERN_OK) { free(staged); return s; }
         memcpy(t.scales, &scale, sizeof scale);
         if (t.desc.format == QKERN_I8_ASYM) memcpy(t.zeros, &zero, sizeof zero);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/scalar/scalar.h"
 #include "support/qk_test.h"
 
 typedef struct rt_case {
@@ -200,7 +201,8 @@ START_TEST(test_same_bytes_from_f16_and_f32) {
 END_TEST
 
 START_TEST(test_threads_same_bytes) {
-    /* Tall enough that the front end splits the rows into several tasks. */
+    /* Tall enough that the front end splits the rows into several tasks, and the
+     * per-tensor reduction into chunks (more than 2^18 elements). */
     const rt_case *c = &rt_cases[_i];
     const int64_t rows = 1030, cols = 256, n = rows * cols;
     float *x = malloc((size_t)n * 4);
@@ -216,6 +218,14 @@ START_TEST(test_threads_same_bytes) {
         if (t == 0) {
             memcpy(ref.t.data, q.t.data, q.t.data_bytes);
             if (q.t.scales_bytes) memcpy(ref.t.scales, q.t.scales, q.t.scales_bytes);
+            if (c->desc.group == QKERN_GROUP_TENSOR) {
+                /* n > 2^18: the front end reduced the tensor in chunks; the one-pass rule agrees */
+                float s1;
+                int32_t z1 = 0;
+                ck_assert_int_eq(qk_tensor_params__scalar(&c->desc, x, (size_t)n, &s1, &z1), QKERN_OK);
+                ck_assert_msg(memcmp(&s1, q.t.scales, 4) == 0, "%s: chunked per-tensor scale differs", c->label);
+                if (q.t.zeros_bytes) ck_assert(memcmp(&z1, q.t.zeros, 4) == 0);
+            }
         } else {
             ck_assert_msg(memcmp(ref.t.data, q.t.data, q.t.data_bytes) == 0, "%s: %d threads change the bytes",
                           c->label, threads[t]);

@@ -19,6 +19,12 @@ qkern_status qk_dequantize__scalar(void *state, const qkern_qtensor *src, float 
  * I8_ASYM writes scale and zero; FP8 writes scale (zero may be NULL). */
 qkern_status qk_tensor_params__scalar(const qkern_quant_desc *desc, const float *src, size_t n, float *scale,
                                       int32_t *zero);
+/* lo / hi of src for the tensor rule of format f: I8_ASYM min(min x, 0), max(max x, 0)
+ * over finite elements; FP8 lo = 0, hi = max finite |x|. */
+void qk_tensor_reduce__scalar(qkern_format f, const float *src, size_t n, float *lo, float *hi);
+/* The per-tensor scale (and zero) from a tensor's combined lo / hi. */
+qkern_status qk_tensor_params_reduced__scalar(const qkern_quant_desc *desc, float lo, float hi, float *scale,
+                                              int32_t *zero);
 
 /* ggml rows (k a multiple of 32), exactly llama.cpp's *_ref rounding. quant_ggml.c */
 void qk_quantize_row_q8_0__scalar(const float *x, qk_block_q8_0 *y, int64_t k);
