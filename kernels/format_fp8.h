@@ -115,8 +115,8 @@ static inline float qk_fp8_scale_for_amax(float amax, float fmax) {
     return s < FLT_MIN ? FLT_MIN : s;
 }
 
-/* max |x| over the finite elements (NaN and ±Inf ignored); 0 if there are none. */
-/* Non-negative floats order as their bit patterns do, so this is an integer max over
+/* max |x| over the finite elements (NaN and ±Inf ignored); 0 if there are none.
+ * Non-negative floats order as their bit patterns do, so this is an integer max over
  * |x|'s bits with Inf / NaN (bits above FLT_MAX's) read as 0: the same result as a float
  * compare loop, and a reduction compilers vectorise (the float one they may not reorder),
  * which matters for the one-pass per-tensor scale over a whole weight matrix. */

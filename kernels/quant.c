@@ -53,24 +53,18 @@ static void qk_range_run(void *arg, int64_t i) {
 
 static qkern_status qk_tensor_params_parallel(qkern_context *ctx, const qkern_quant_desc *d, const float *x,
                                               size_t n, float *scale, int32_t *zero) {
-    const size_t min_chunk = (size_t)1 << 18;
-    if (n <= min_chunk || (d->format != QKERN_I8_ASYM && d->format != QKERN_FP8_E4M3 && d->format != QKERN_FP8_E5M2))
+    /* the formats with a per-tensor rule; the one-pass call reports the others as unsupported */
+    if (d->format != QKERN_I8_ASYM && d->format != QKERN_FP8_E4M3 && d->format != QKERN_FP8_E5M2)
         return qk_tensor_params__scalar(d, x, n, scale, zero);
-    qk_range_task *t = malloc(sizeof *t);
-    if (!t) return qk_tensor_params__scalar(d, x, n, scale, zero);
-    t->f = d->format;
-    t->x = x;
-    t->n = n;
-    t->chunk = (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS;
-    if (t->chunk < min_chunk) t->chunk = min_chunk;
-    const int64_t chunks = (int64_t)((n + t->chunk - 1) / t->chunk);
-    qk_parallel_for(ctx, qk_range_run, t, chunks);
+    qk_range_task t = {d->format, x, n, (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS, {0}, {0}};
+    if (t.chunk < ((size_t)1 << 18)) t.chunk = (size_t)1 << 18; /* a chunk amortises its task */
+    const int64_t chunks = (int64_t)((n + t.chunk - 1) / t.chunk);
+    qk_parallel_for(ctx, qk_range_run, &t, chunks);
     float lo = 0.0f, hi = 0.0f;
     for (int64_t i = 0; i < chunks; i++) {
-        if (t->lo[i] < lo) lo = t->lo[i];
-        if (t->hi[i] > hi) hi = t->hi[i];
+        if (t.lo[i] < lo) lo = t.lo[i];
+        if (t.hi[i] > hi) hi = t.hi[i];
     }
-    free(t);
     return qk_tensor_params_reduced__scalar(d, lo, hi, scale, zero);
 }
 

@@ -377,8 +377,9 @@ START_TEST(test_mm_bound) {
 END_TEST
 
 /* Results never depend on the thread count (the split depends only on the shape). The I4
- * case has 18 tasks, so with 24 threads more calls can hold an unpack buffer at once than
- * the pool has slots (QK_X86_UB_SLOTS), and some take the fallback allocation. */
+ * case has 18 tasks, so with 24 threads more calls may hold an unpack buffer at once than
+ * the pool has slots (QK_X86_UB_SLOTS) and take the fallback allocation (not guaranteed:
+ * it depends on how the threads interleave). */
 static const struct {
     wcase c;
     int64_t m, n, k;

@@ -15,10 +15,13 @@
 
 enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5 };
 
-/* Byte t of every dword lane, decoded to f32. */
-QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4) {
-    if (KIND == QK_F_INT8 || KIND == QK_F_NIB)
-        return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * t), 24));
+/* Byte t of every dword lane, decoded to f32 (z: I8_ASYM's per-column int32 zero points). */
+QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4, __m512i z) {
+    if (KIND == QK_F_INT8 || KIND == QK_F_NIB || KIND == QK_F_INT8Z) {
+        __m512i q = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * t), 24);
+        /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
+        return _mm512_cvtepi32_ps(KIND == QK_F_INT8Z ? _mm512_sub_epi32(q, z) : q);
+    }
     if (KIND == QK_F_NF4) return _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * t), nf4);
     __m512i b = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), _mm512_set1_epi32(0xFF));
     __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
@@ -62,7 +65,6 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
             zv[p] = _mm512_setzero_si512();
             if (KIND == QK_F_NIB && P->zero_mode == 1) zv[p] = _mm512_set1_epi8(8);
-            /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
             if (KIND == QK_F_INT8Z) zv[p] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + 64)));
             if (KIND == QK_F_NIB && P->zero_mode == 2) {
                 __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64))));
@@ -83,11 +85,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 for (int t = 0; t < 4; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++)
-                        w[p] = KIND == QK_F_INT8Z
-                                   ? _mm512_cvtepi32_ps(_mm512_sub_epi32(
-                                         _mm512_srai_epi32(_mm512_slli_epi32(v[p], 24 - 8 * t), 24), zv[p]))
-                                   : qk_x86_decode(v[p], t, KIND, nf4);
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, nf4, zv[p]);
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 4 + t]);
@@ -109,7 +107,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 for (int t = 0; t < 8; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(t < 4 ? lo[p] : hi[p], t & 3, KIND, nf4);
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(t < 4 ? lo[p] : hi[p], t & 3, KIND, nf4, zv[p]);
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 8 + t]);

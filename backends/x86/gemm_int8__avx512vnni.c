@@ -833,7 +833,8 @@ QK_FAMILY(qk_q81_q41, QK_W4Z0, QK_A_Q8_1)
  * reused by every row tile of the compute call. On a core where the unpack's vpsllw / vpand
  * share the two vpdpbusd ports (the Xeon), unpacking inside each 6-row tile cost 96 µops per
  * 384 vpdpbusd (g = 128); here it is paid once per call (96 rows). The remainder tiles
- * (< 6 rows) are these intrinsics; the 6-row tile is qk_u_i8_6x2_asm. */
+ * (< 6 rows) are these intrinsics; the 6-row tile is qk_u_i8_6x2_asm (I4 scales are f16,
+ * which that tile assumes). */
 typedef void (*qk_x86_utile_fn)(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb,
                                 size_t qbytes, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask);
 #define QK_UTILE(NAME, MR, AK)                                                                              \
@@ -842,8 +843,7 @@ typedef void (*qk_x86_utile_fn)(const qk_x86_packed *P, const uint8_t *ub, const
         qk_x86_tile_int(P, ub, act, rb, qbytes, p0, y, ldy, lm, MR, 2, QK_W8U, AK, 0);                       \
     }
 QK_UTILE(qk_u_i8_1, 1, QK_A_I8) QK_UTILE(qk_u_i8_2, 2, QK_A_I8) QK_UTILE(qk_u_i8_3, 3, QK_A_I8)
-QK_UTILE(qk_u_i8_4, 4, QK_A_I8) QK_UTILE(qk_u_i8_5, 5, QK_A_I8) QK_UTILE(qk_u_i8_6, 6, QK_A_I8)
-static const qk_x86_utile_fn qk_u_i8[6] = {qk_u_i8_1, qk_u_i8_2, qk_u_i8_3, qk_u_i8_4, qk_u_i8_5, qk_u_i8_6};
+QK_UTILE(qk_u_i8_4, 4, QK_A_I8) QK_UTILE(qk_u_i8_5, 5, QK_A_I8)
 
 /* The 6x32 tile over unpacked weights with the K loop in inline asm (the intrinsics form
  * moves all 12 int32 accumulators every k4-chunk: 24 vmovdqa per 12 vpdpbusd). Per group:
@@ -946,6 +946,8 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
     }
 }
 
+static const qk_x86_utile_fn qk_u_i8[6] = {qk_u_i8_1, qk_u_i8_2, qk_u_i8_3, qk_u_i8_4, qk_u_i8_5, qk_u_i8_6x2_asm};
+
 /* Two nib_x8 panels from p0 into ub: per group, g/4 chunks of 64 bytes (16 columns × 4 k),
  * the bytes 16·(code − 8) exactly as qk_x86_tile_int's QK_W4Z8 unpack makes them. */
 static void qk_x86_unpack_pair(const qk_x86_packed *P, int64_t p0, uint8_t *ub) {
@@ -1010,11 +1012,13 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
  * loop-carried accumulators every iteration and pays ~20 vmovdqa per 16 vpdpbusd; here
  * they live in zmm0-15 for the whole loop (operands: pointers only). It loads the 16
  * int32 accumulators from acc ([row][panel] × 16 lanes), adds n k4-chunks of w0/w1 (the
- * two panels' codes) times the 8 activation rows from x, and stores them back. Each iteration also prefetches into L2
- * the two lines at pf, which advances pfs ≤ 128 bytes: the caller points it at weights
- * it needs next. */
+ * two panels' codes) times the 8 activation rows from x, and stores them back. Each
+ * iteration also prefetches into L2 the two lines at pf, which advances pfs ≤ 128 bytes
+ * (the caller points it at weights it needs next), and into L1 its own weights 1 KiB
+ * ahead: without that the first vpdpbusd of each panel waited on L2 (+3-7 % on the Xeon
+ * at 512x4096x4096; 512 to 4096 B ahead all alike). */
 static void qk_w8row_8x2_asm(int32_t *acc, const uint8_t *w0, const uint8_t *w1, const uint8_t *x, size_t rb,
-                                    int64_t n, const uint8_t *pf, int64_t pfs) {
+                             int64_t n, const uint8_t *pf, int64_t pfs) {
     const uint8_t *x0 = x, *x4 = x + 4 * rb;
     const int64_t srb = (int64_t)rb, srb3 = 3 * (int64_t)rb;
     __asm__ volatile(
@@ -1137,6 +1141,8 @@ static void qk_w8row_8x2_block(const qk_x86_packed *P, const uint8_t *act, size_
 QK_ROWTILE(1, 1) QK_ROWTILE(2, 1) QK_ROWTILE(3, 1) QK_ROWTILE(4, 1) QK_ROWTILE(5, 1) QK_ROWTILE(6, 1) QK_ROWTILE(7, 1)
 QK_ROWTILE(8, 1) QK_ROWTILE(1, 2) QK_ROWTILE(2, 2) QK_ROWTILE(3, 2) QK_ROWTILE(4, 2) QK_ROWTILE(5, 2) QK_ROWTILE(6, 2)
 QK_ROWTILE(7, 2)
+/* 8 rows × 2 panels never comes from this table: the driver hands whole 8-row tiles of a
+ * panel pair to qk_w8row_8x2_block, so only remainders (< 8 rows) index the second row. */
 static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
     {qk_w8row_1x1, qk_w8row_2x1, qk_w8row_3x1, qk_w8row_4x1, qk_w8row_5x1, qk_w8row_6x1, qk_w8row_7x1, qk_w8row_8x1},
     {qk_w8row_1x2, qk_w8row_2x2, qk_w8row_3x2, qk_w8row_4x2, qk_w8row_5x2, qk_w8row_6x2, qk_w8row_7x2, NULL}};
@@ -1175,8 +1181,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* I4 × I8 GEMM: unpack each panel pair once per compute call (qk_x86_unpack_pair) */
-    const qk_x86_utile_fn *ut =
-        !use_gemv && !gemv8 && P->ubufs && P->act == QKERN_ACT_I8_DYNAMIC && tnp == 2 ? qk_u_i8 : NULL;
+    const qk_x86_utile_fn *ut = !use_gemv && !gemv8 && P->ubufs && tnp == 2 ? qk_u_i8 : NULL;
     int ub_slot = -1;
     uint8_t *ub = ut ? qk_x86_ubuf_take(P->ubufs, &ub_slot) : NULL;
     if (!ub) ut = NULL; /* no memory: the tiles that unpack in registers give the same bytes */
@@ -1191,9 +1196,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
             qk_x86_unpack_pair(P, p0, ub);
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_x86_utile_fn uf = ut[rows - 1];
-                if (rows == 6 && P->scale_f16) uf = qk_u_i8_6x2_asm;
-                uf(P, ub, scratch + (size_t)r * rb, rb, qbytes, p0, y + r * ldy + nn, ldy, lm);
+                ut[rows - 1](P, ub, scratch + (size_t)r * rb, rb, qbytes, p0, y + r * ldy + nn, ldy, lm);
             }
         }
         n0 = nn;

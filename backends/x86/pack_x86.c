@@ -262,7 +262,9 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
-    if (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC) {
+    /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4) */
+    const int want_ubufs = P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16;
+    if (want_ubufs) {
         P->ubufs = calloc(1, sizeof *P->ubufs);
         if (P->ubufs) {
             for (int i = 0; i < QK_X86_UB_SLOTS; i++) atomic_flag_clear(&P->ubufs->used[i]);
@@ -274,7 +276,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     r.scale = malloc((size_t)P->groups * sizeof(uint32_t));
     r.zero = malloc((size_t)P->groups);
     r.min = malloc((size_t)P->groups * sizeof(uint16_t));
-    if (!P->w || !P->bias || (int_act && !P->comp) || (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && !P->ubufs) || !r.code || !r.scale || !r.zero || !r.min) {
+    if (!P->w || !P->bias || (int_act && !P->comp) || (want_ubufs && !P->ubufs) || !r.code || !r.scale || !r.zero || !r.min) {
         free(r.code); free(r.scale); free(r.zero); free(r.min);
         qk_x86_packed_free(P);
         return qk_error(QKERN_OUT_OF_MEMORY, "x86 pack: no memory for %zu packed bytes", total);

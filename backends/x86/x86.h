@@ -73,9 +73,10 @@ typedef struct qk_x86_packed {
 } qk_x86_packed;
 
 /* Buffers for the nib_x8 GEMM's unpacked panel pair (2 panels × K × 16 bytes), kept with the
- * packed weights and lent to one compute call at a time: allocating 128 KiB or more per
- * call meant a fresh mmap, 32+ page faults and a munmap per task, about 17 % of the W4A8
- * time at 512×4096×4096. A call that finds every slot busy allocates its own. */
+ * packed weights and lent to one compute call at a time. The first version allocated 128 KiB
+ * or more per call: a fresh mmap, 32+ page faults and a munmap per task, and it measured no
+ * faster than unpacking inside every tile. A call that finds every slot busy allocates its
+ * own. */
 #define QK_X86_UB_SLOTS 16
 typedef struct qk_x86_ubuf_pool {
     atomic_flag used[QK_X86_UB_SLOTS];
