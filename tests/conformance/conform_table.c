@@ -78,6 +78,9 @@ const qk_cf_row qk_cf_table[] = {
     MM(QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC),
     MM(QKERN_I4, 128, 0, QKERN_ACT_I8_DYNAMIC),
     MM(QKERN_I4, 64, ASYM, QKERN_ACT_I8_DYNAMIC),
+    /* g/4 = 6 and 2 k4-chunks: the x86 tiles' K loops that take four chunks per step */
+    MM(QKERN_I4, 24, 0, QKERN_ACT_I8_DYNAMIC),
+    MM(QKERN_I4, 8, 0, QKERN_ACT_I8_DYNAMIC),
     MM(QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0),
     MM(QKERN_Q8_0, 32, 0, QKERN_ACT_Q8_0),
     MM(QKERN_Q4_1, 32, 0, QKERN_ACT_Q8_1),
