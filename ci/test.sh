@@ -4,7 +4,7 @@
 #      without AVX-512, valgrind, the OpenCL device and the no-platform case)
 #   2. the installed package: a separate consumer project (find_package + pkg-config)
 #      builds and runs the README example
-#   3. ASan + UBSan build + ctest
+#   3. ASan + UBSan build + ctest; TSan build + the suites that run the thread pool
 #   4. AArch64 cross build + ctest under qemu (-cpu max and a CPU without dotprod)
 # Ends with every stage's ctest summary; exits non-zero on any failure.
 set -uo pipefail
@@ -67,6 +67,19 @@ if cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQKERN_SANITIZE=O
   else record asan FAIL build-asan/ctest.log; fi
 else
   record asan FAIL
+fi
+
+# 3b. ThreadSanitizer over the suites that run the thread pool (spin-then-sleep hand-off)
+stage "tsan: configure + build + the threaded suites"
+if cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKERN_BENCH=OFF -DQKERN_OPENCL=OFF \
+     -DQKERN_WERROR=ON -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+     -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null && cmake --build build-tsan -j"$JOBS" >/dev/null; then
+  if TSAN_OPTIONS="halt_on_error=1 exitcode=66" run_ctest build-tsan build-tsan/ctest.log \
+       -R '^(test_context|test_matmul|test_quant_int|test_x86|conformance)$'; then
+    record tsan ok build-tsan/ctest.log
+  else record tsan FAIL build-tsan/ctest.log; fi
+else
+  record tsan FAIL
 fi
 
 # 4. AArch64 under qemu

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conformance/conform_ref.h"
 #include "backends/scalar/scalar.h"
@@ -228,6 +229,36 @@ START_TEST(test_threads_identical) {
                       "mode %d: run %d (threads 1/2/7/engine) differs from 1 thread", _i, t);
     for (int t = 0; t < 4; t++) free(ys[t]);
     free(x);
+    qk_cf_qt_free(&w);
+    qkern_context_destroy(sc);
+}
+END_TEST
+
+
+/* The pool's hand-off between jobs: many short calls back to back (the workers still
+ * spinning when the next job comes) and with pauses longer than the spin (the workers
+ * asleep on the condition variable). Every call must give the 1-thread bytes. */
+START_TEST(test_threads_back_to_back) {
+    const qk_mode *md = &qk_modes[0];
+    const int64_t m = 3, n = 300, k = 64;
+    qkern_context *sc = qk_scalar_ctx();
+    qk_cf_qt w;
+    qk_make_w(sc, md->d, n, k, 31u, &w);
+    float x[3 * 64], y1[3 * 300], y2[3 * 300];
+    qk_cf_fill(x, m, k, k, QK_CF_UNIFORM, 8u);
+    qkern_context *c1 = qk_test_context(1), *c2 = qk_test_context(2);
+    qkern_packed_weights *p1 = qk_pack(c1, &w.t, md->act, NULL, 0.0f), *p2 = qk_pack(c2, &w.t, md->act, NULL, 0.0f);
+    ck_assert_int_eq(qkern_matmul(c1, p1, m, x, k, y1, n), QKERN_OK);
+    for (int i = 0; i < 3000; i++) {
+        if (i % 500 == 499) nanosleep(&(struct timespec){0, 2000000}, NULL); /* 2 ms: past the spin */
+        memset(y2, 0xFF, sizeof y2);
+        ck_assert_int_eq(qkern_matmul(c2, p2, m, x, k, y2, n), QKERN_OK);
+        ck_assert_msg(memcmp(y1, y2, sizeof y1) == 0, "call %d at 2 threads differs from 1 thread", i);
+    }
+    qkern_packed_weights_destroy(p1);
+    qkern_packed_weights_destroy(p2);
+    qkern_context_destroy(c1);
+    qkern_context_destroy(c2);
     qk_cf_qt_free(&w);
     qkern_context_destroy(sc);
 }
@@ -537,6 +568,7 @@ static Suite *qk_matmul_suite(void) {
     tc = tcase_create("threads");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_threads_identical, 0, QK_N_MODES);
+    tcase_add_test(tc, test_threads_back_to_back);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_test(tc, test_llm_int8_threshold);
