@@ -9,6 +9,7 @@
  *   - quantize bytes and dequantize floats identical to scalar.
  * On a CPU without AVX-512 VNNI (or with it masked by QKERN_DISABLE) the kernels cannot
  * run: the suite says so and checks only the probe. */
+#define _POSIX_C_SOURCE 200809L /* setenv, strdup */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,8 @@ static void make_x(float *x, int64_t m, int64_t k, uint64_t seed, int exact) {
         for (int64_t i = 0; i < m * k; i += 32) x[i + (int64_t)(qk_rng_u64(&r) % 32)] = (qk_rng_u64(&r) & 1) ? 127.0f / 8 : -127.0f / 8;
 }
 
+static char last_kernel[128]; /* the kernel name of run_mm's last packing */
+
 static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, const float *bias, int64_t m,
                   const float *x, float *y, const char *want_backend) {
     qkern_matmul_options o;
@@ -292,6 +295,7 @@ static int run_mm(qkern_context *ctx, const qkern_qtensor *w, const wcase *c, co
     qkern_packed_weights_info(pw, NULL, NULL, &be, &kn);
     ck_assert_msg(strcmp(be, want_backend) == 0, "packed by %s (%s), want %s", be, kn, want_backend);
     if (strcmp(want_backend, "x86") == 0) ck_assert_ptr_nonnull(strstr(kn, "__avx512"));
+    snprintf(last_kernel, sizeof last_kernel, "%s", kn);
     s = qkern_matmul(ctx, pw, m, x, w->cols, y, w->rows);
     ck_assert_msg(s == QKERN_OK, "matmul: %s", qkern_last_error());
     qkern_packed_weights_destroy(pw);
@@ -407,6 +411,49 @@ START_TEST(test_mm_threads_identical) {
         qkern_context_destroy(cn);
     }
     qkern_context_destroy(c1);
+    free(x); free(y1); free(y2);
+    qk_qbuf_free(&b);
+}
+END_TEST
+
+/* AMX (gemm_int8__amx.c) against the vpdpbusd tiles: the same int32 sums and the same f32
+ * fold order, so identical bytes; with M = 53 every call has 32- and 16-row AMX blocks and
+ * rows left for the vpdpbusd tiles, N = 300 a masked pair and a last single panel. The
+ * vpdpbusd run masks amx_int8 through QKERN_DISABLE while the weights are packed. */
+static const struct {
+    wcase c;
+    int64_t k;
+} amx_cases[] = {
+    {{QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_I8_DYNAMIC}, 320},
+    {{QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_LLM_INT8}, 256},
+    {{QKERN_I4, 128, 0, QKERN_ACT_I8_DYNAMIC}, 512},
+    {{QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC}, 256},
+    {{QKERN_I4, 64, 0, QKERN_ACT_I8_DYNAMIC}, 192},
+};
+
+static int have_amx(void) { return (qkern_cpu_features() & QKERN_CPU_AMX_INT8) != 0 && qk_x86_amx_usable(); }
+
+START_TEST(test_mm_amx_identical) {
+    if (!have_x86() || !have_amx()) return;
+    const wcase c = amx_cases[_i].c;
+    const int64_t m = 53, n = 300, k = amx_cases[_i].k;
+    qk_qbuf b;
+    make_weights(&b, &c, n, k, 5, 0);
+    float *x = malloc(sizeof(float) * m * k), *y1 = malloc(sizeof(float) * m * n), *y2 = malloc(sizeof(float) * m * n);
+    make_x(x, m, k, 6, 0);
+    qkern_context *cx = ctx_named("x86", 2);
+    const char *old = getenv("QKERN_DISABLE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("QKERN_DISABLE", "amx_int8", 1);
+    run_mm(cx, &b.t, &c, NULL, m, x, y1, "x86"); /* packs and runs on the vpdpbusd tiles */
+    ck_assert_msg(!strstr(last_kernel, "__amx"), "amx_int8 masked, yet packed for %s", last_kernel);
+    if (saved) setenv("QKERN_DISABLE", saved, 1);
+    else unsetenv("QKERN_DISABLE");
+    free(saved);
+    run_mm(cx, &b.t, &c, NULL, m, x, y2, "x86");
+    ck_assert_msg(strstr(last_kernel, "__amx"), "case %d: packed for %s, not AMX", _i, last_kernel);
+    ck_assert_msg(memcmp(y1, y2, sizeof(float) * m * n) == 0, "case %d: AMX differs from the vpdpbusd tiles", _i);
+    qkern_context_destroy(cx);
     free(x); free(y1); free(y2);
     qk_qbuf_free(&b);
 }
@@ -535,6 +582,10 @@ static Suite *x86_suite(void) {
     tcase_add_loop_test(t, test_mm_exact, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
+    if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
+    else printf("x86 AMX: skipped, %s\n", (qkern_cpu_features() & QKERN_CPU_AMX_INT8) ? "the OS did not grant the tile state"
+                                                                                      : "no AMX-INT8 on this CPU (or masked)");
+    tcase_add_loop_test(t, test_mm_amx_identical, 0, (int)(sizeof amx_cases / sizeof amx_cases[0]));
     suite_add_tcase(s, t);
     t = tcase_create("quant");
     tcase_set_timeout(t, 120);

@@ -113,7 +113,7 @@ static qkern_status qk_x86_mm_pack(void *state, const qkern_qtensor *w, const qk
     p->data = P;
     p->data_bytes = P->panel_bytes * (size_t)P->panels;
     p->free_data = qk_x86_free_data;
-    const char *k = qk_x86_matmul_kernel_name(&w->desc, P->act);
+    const char *k = P->amx ? qk_x86_amx_kernel_name(P->amx) : qk_x86_matmul_kernel_name(&w->desc, P->act);
     snprintf(p->kernel, sizeof p->kernel, "%s", k ? k : "?");
     return QKERN_OK;
 }

@@ -1167,7 +1167,7 @@ static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
     {qk_w8row_1x1, qk_w8row_2x1, qk_w8row_3x1, qk_w8row_4x1, qk_w8row_5x1, qk_w8row_6x1, qk_w8row_7x1, qk_w8row_8x1},
     {qk_w8row_1x2, qk_w8row_2x2, qk_w8row_3x2, qk_w8row_4x2, qk_w8row_5x2, qk_w8row_6x2, qk_w8row_7x2, NULL}};
 
-void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const qk_x86_tile_fn(*gemm)[6] = NULL;
     const qk_x86_tile_fn *gemv = NULL, *gemv2 = NULL;
@@ -1201,7 +1201,7 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
     if (gemv8 && nb > QK_X86_G8_PANELS * QK_X86_NR) nb = QK_X86_G8_PANELS * QK_X86_NR;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m;
     /* I4 × I8 GEMM: unpack each panel pair once per compute call (qk_x86_unpack_pair) */
-    const qk_x86_utile_fn *ut = !use_gemv && !gemv8 && P->ubufs && tnp == 2 ? qk_u_i8 : NULL;
+    const qk_x86_utile_fn *ut = !use_gemv && !gemv8 && P->ubufs && P->tune->unpack_once && tnp == 2 ? qk_u_i8 : NULL;
     int ub_slot = -1;
     uint8_t *ub = ut ? qk_x86_ubuf_take(P->ubufs, &ub_slot) : NULL;
     if (!ub) ut = NULL; /* no memory: the tiles that unpack in registers give the same bytes */
@@ -1265,6 +1265,39 @@ void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scra
         }
     }
     if (ub) qk_x86_ubuf_give(P->ubufs, ub, ub_slot);
+}
+
+/* The AMX kinds (x86.h) take the whole 16-row blocks of a call's panel pairs; the rows
+ * left over (< 16) and a last single panel go to the vpdpbusd tiles. Which rows take which
+ * unit depends only on the call's rows, which the front end derives from the shape, and
+ * both give the same bytes for a row anyway (gemm_int8__amx.c). */
+void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
+                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
+#if defined(QKERN_HAVE_AMX)
+    const int64_t ma = m0 + (m1 - m0) / 16 * 16;
+    if (P->amx != QK_X86_AMX_NONE && ma > m0 && n1 - n0 > QK_X86_NR) {
+        const size_t rb = qk_x86_act_row_bytes(P);
+        const size_t qbytes = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
+        int slot = -1;
+        uint8_t *ub = NULL;
+        if (P->amx != QK_X86_AMX_W8ROW && !(ub = qk_x86_ubuf_take(P->ubufs, &slot))) {
+            qk_x86_compute_int8_vnni(P, scratch, m0, m1, n0, n1, y, ldy); /* no memory: same bytes */
+            return;
+        }
+        int64_t nn = n0;
+        for (; n1 - nn > QK_X86_NR; nn += 2 * QK_X86_NR) {
+            const int64_t p0 = nn / QK_X86_NR, last = n1 - nn - QK_X86_NR;
+            const uint16_t lm = last >= 16 ? 0xFFFF : (uint16_t)((1u << last) - 1);
+            if (ub) qk_x86_unpack_pair(P, p0, ub);
+            qk_x86_amx_pair__amx(P, ub, scratch + (size_t)m0 * rb, rb, qbytes, ma - m0, p0, y + m0 * ldy + nn, ldy, lm);
+        }
+        if (ub) qk_x86_ubuf_give(P->ubufs, ub, slot);
+        if (nn < n1) qk_x86_compute_int8_vnni(P, scratch, m0, ma, nn, n1, y, ldy);
+        if (ma < m1) qk_x86_compute_int8_vnni(P, scratch, ma, m1, n0, n1, y, ldy);
+        return;
+    }
+#endif
+    qk_x86_compute_int8_vnni(P, scratch, m0, m1, n0, n1, y, ldy);
 }
 
 /* ---- LLM.int8 ---------------------------------------------------------------------------- */

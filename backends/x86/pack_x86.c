@@ -32,6 +32,33 @@ static int qk_x86_bits(qkern_format f, qkern_act_mode act) {
     return (f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_NF4) ? 4 : 8;
 }
 
+/* The AMX kind of a packing (x86.h): the CPU, the OS permission and QKERN_DISABLE
+ * (through qkern_cpu_features) allow it, and the group fits the K step. */
+static int qk_x86_amx_kind_for(const qk_x86_packed *P) {
+#if defined(QKERN_HAVE_AMX)
+    if (!(qkern_cpu_features() & QKERN_CPU_AMX_INT8)) return QK_X86_AMX_NONE;
+    const int chunks = (int)(P->g / 4);
+    if (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_LLM_INT8) {
+        if (P->codes == QK_X86_INT8 && P->groups == 1 && chunks % 16 == 0 && P->format == QKERN_I8)
+            return qk_x86_amx_usable() ? QK_X86_AMX_W8ROW : QK_X86_AMX_NONE;
+        if (P->act == QKERN_ACT_I8_DYNAMIC && P->nib_x8 && P->scale_f16 && P->format == QKERN_I4 &&
+            (chunks == 8 || chunks % 16 == 0))
+            return qk_x86_amx_usable() ? QK_X86_AMX_I4 : QK_X86_AMX_NONE;
+    }
+#else
+    (void)P;
+#endif
+    return QK_X86_AMX_NONE;
+}
+
+const char *qk_x86_amx_kernel_name(int kind) {
+    switch (kind) {
+    case QK_X86_AMX_W8ROW: return "qk_gemm_i8_i8_32x32k64__amx (rows past the last 16: 8x32c4__avx512vnni)";
+    case QK_X86_AMX_I4: return "qk_gemm_i8_i4_32x32k64__amx (rows past the last 16: 6x32c4__avx512vnni)";
+    default: return NULL;
+    }
+}
+
 static int qk_x86_mode_ok(qkern_format f, qkern_act_mode act) {
     switch (act) {
     case QKERN_ACT_FLOAT:
@@ -262,8 +289,11 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
-    /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4) */
-    const int want_ubufs = P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16;
+    P->amx = qk_x86_amx_kind_for(P);
+    /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4);
+     * so does the AMX I4 kind */
+    const int want_ubufs = (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16) ||
+                           P->amx == QK_X86_AMX_I4;
     if (want_ubufs) {
         P->ubufs = calloc(1, sizeof *P->ubufs);
         if (P->ubufs) {

@@ -70,7 +70,28 @@ typedef struct qk_x86_packed {
     float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
     const struct qk_x86_tune *tune;
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
+    int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
 } qk_x86_packed;
+
+/* Which GEMMs run on the AMX tile unit (gemm_int8__amx.c) when the CPU has AMX-INT8, the
+ * OS grants the tile state and QKERN_DISABLE does not mask amx_int8. The K step is 16
+ * k4-chunks (or the whole group when g = 32), so per-row W8A8 needs K % 64 == 0 and I4
+ * g == 32 or g % 64 == 0; anything else stays on the vpdpbusd tiles. */
+const char *qk_x86_amx_kernel_name(int kind); /* NULL for QK_X86_AMX_NONE */
+typedef enum qk_x86_amx_kind {
+    QK_X86_AMX_NONE = 0,
+    QK_X86_AMX_W8ROW = 1, /* I8 per-row × I8 dynamic / LLM.int8: B straight from the panels */
+    QK_X86_AMX_I4 = 2     /* symmetric I4 × I8 dynamic: B from the unpacked pair */
+} qk_x86_amx_kind;
+/* Not Q4_0 × Q8_0: its scales change every 32 k, so each 32×32×32 step ends in four
+ * tile stores (64 rows of 64 B) and an f32 fold; measured 134 cycles per step for the
+ * tile work alone and 510-550 GOPS in all, against 500 for the vpdpbusd tile. */
+/* 1 once the process holds the AMX tile-data permission (asked on the first call). */
+int qk_x86_amx_usable(void);
+/* rows (a multiple of 16) × the panel pair at p0 over all of K; ub = the pair unpacked by
+ * qk_x86_unpack_pair for the grouped kinds, unused for W8ROW. */
+void qk_x86_amx_pair__amx(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                          int64_t rows, int64_t p0, float *y, int64_t ldy, uint16_t last_mask);
 
 /* Buffers for the nib_x8 GEMM's unpacked panel pair (2 panels × K × 16 bytes), kept with the
  * packed weights and lent to one compute call at a time. The first version allocated 128 KiB

@@ -1,0 +1,194 @@
+/* Integer GEMM on the AMX tile unit (AMX-INT8 tdpbusd) over the VNNI-packed panels.
+ *
+ * The x86 packing already is AMX's B layout: a panel's k4-chunks are 64-byte rows of
+ * 16 columns × 4 k, so 16 consecutive chunks (1 KiB, stride 64) are one B tile, and the
+ * activation scratch rows (u8 = q + 128, stride rb) are A tiles as they lie. tdpbusd is
+ * u8 × s8 like vpdpbusd, so the int32 sums are the vpdpbusd kernels' sums exactly, and
+ * the f32 fold after each group repeats their operations in their order: a row gives
+ * the same bytes through either unit.
+ *
+ * One call: a panel pair (32 columns) × rows (a multiple of 16) × all of K. Tiles:
+ * C 0-3 = rows 0-15 / 16-31 × panel 0 / 1, A 4-5 = the two row blocks, B 6-7 = the two
+ * panels; a K step is kt k4-chunks (16, or g/4 when the group is 32). The C tiles are
+ * stored after each group and folded into f32 sums with AVX-512 (the group scales
+ * differ per group); per-row W8A8 has one group and folds once.
+ *
+ * Linux gives a process the tile data state only after arch_prctl(ARCH_REQ_XCOMP_PERM);
+ * qk_x86_amx_usable asks once. The unit is measured in the bench's roofline
+ * (roofline/amx_int8_peak). */
+#define _GNU_SOURCE /* syscall */
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "backends/x86/x86.h"
+
+typedef struct qk_amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} qk_amx_cfg;
+
+static int qk_amx_perm;
+static pthread_once_t qk_amx_once = PTHREAD_ONCE_INIT;
+
+static void qk_amx_request(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    /* ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 */
+    qk_amx_perm = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+}
+
+int qk_x86_amx_usable(void) {
+    pthread_once(&qk_amx_once, qk_amx_request);
+    return qk_amx_perm;
+}
+
+static void qk_amx_config(int kt) {
+    _Alignas(64) qk_amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 4; t++) c.rows[t] = 16, c.colsb[t] = 64;
+    for (int t = 4; t < 6; t++) c.rows[t] = 16, c.colsb[t] = (uint16_t)(4 * kt);
+    for (int t = 6; t < 8; t++) c.rows[t] = (uint8_t)kt, c.colsb[t] = 64;
+    _tile_loadconfig(&c);
+}
+
+/* Where the B tile of panel p, group G, K step s starts (stride 64). */
+static const uint8_t *qk_amx_b(const qk_x86_packed *P, const uint8_t *ub, int64_t p0, int p, int64_t G, int64_t s,
+                               int kt) {
+    if (P->amx == QK_X86_AMX_W8ROW) return P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)s * (size_t)kt * 64;
+    return ub + ((size_t)p * (size_t)P->groups + (size_t)G) * (size_t)P->g * 16 + (size_t)s * (size_t)kt * 64;
+}
+
+/* The I4 f32 fold of one group's int32 sums ib[32][32] (rows × the pair's columns; the C
+ * tiles started at the compensation, so ib is the vpdpbusd tiles' accumulator):
+ * sum += f32(isum)·s_w, as qk_u_i8_6x2_asm. */
+static void qk_amx_fold(const qk_x86_packed *P, const int32_t (*ib)[32], float (*sum)[32], int rows, int64_t p0,
+                        int64_t G) {
+    const uint8_t *sc = P->w + (size_t)p0 * P->panel_bytes + (size_t)G * P->group_bytes + P->code_bytes;
+    const __m512 s0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+    const __m512 s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + P->panel_bytes)));
+    for (int r = 0; r < rows; r++) {
+        _mm512_store_ps(&sum[r][0],
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(&ib[r][0])), s0, _mm512_load_ps(&sum[r][0])));
+        _mm512_store_ps(&sum[r][16], _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(&ib[r][16])), s1,
+                                                     _mm512_load_ps(&sum[r][16])));
+    }
+}
+
+/* The output rows from the f32 sums (grouped kinds) or straight from the int32 sums
+ * (per-row W8A8), each the last operations of the matching vpdpbusd tile. */
+static void qk_amx_store(const qk_x86_packed *P, const int32_t (*ib)[32], const float (*sum)[32], int rows,
+                         const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, float *y, int64_t ldy,
+                         __mmask16 last_mask) {
+    for (int p = 0; p < 2; p++) {
+        const __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+        __m512 sw = _mm512_setzero_ps();
+        if (P->amx == QK_X86_AMX_W8ROW) sw = _mm512_loadu_ps(P->w + (size_t)(p0 + p) * P->panel_bytes + P->code_bytes);
+        for (int r = 0; r < rows; r++) {
+            float xs;
+            memcpy(&xs, act + (size_t)r * rb + qbytes, 4);
+            __m512 o;
+            if (P->amx == QK_X86_AMX_W8ROW) /* as qk_w8row_8x2_block */
+                o = _mm512_fmadd_ps(
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(&ib[r][16 * p])), sw),
+                    _mm512_set1_ps(xs), b);
+            else /* I4, as qk_u_i8_6x2_asm: nib_x8 sums are 16·isum */
+                o = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_load_ps(&sum[r][16 * p]), _mm512_set1_ps(0.0625f)),
+                                    _mm512_set1_ps(xs), b);
+            float *yr = y + r * ldy + p * QK_X86_NR;
+            if (p == 1) _mm512_mask_storeu_ps(yr, last_mask, o);
+            else _mm512_storeu_ps(yr, o);
+        }
+    }
+}
+
+/* C tiles of row half h (0: tiles 0-1 with A tile 4, 1: tiles 2-3 with A tile 5) start
+ * group G at the compensation row, repeated down the tile (stride 0), as the vpdpbusd
+ * tiles start their accumulators. Tile numbers must be constants, hence the macros. */
+#define QK_AMX_START(C0, C1, P, G)                                                                   \
+    do {                                                                                           \
+        const int32_t *c_ = (P)->comp + ((size_t)p0 * (size_t)(P)->groups + (size_t)(G)) * QK_X86_NR; \
+        _tile_loadd(C0, c_, 0);                                                                    \
+        _tile_loadd(C1, c_ + (size_t)(P)->groups * QK_X86_NR, 0);                                  \
+    } while (0)
+#define QK_AMX_STEP(C0, C1, A, a)                                                                    \
+    do {                                                                                           \
+        _tile_loadd(A, a, (long)rb);                                                               \
+        _tile_dpbusd(C0, A, 6);                                                                    \
+        _tile_dpbusd(C1, A, 7);                                                                    \
+    } while (0)
+
+/* 32 rows (two = 1) or 16 rows (two = 0) of one panel pair over all of K, software
+ * pipelined by row half: the tdpbusd of the next K step of one half are issued before the
+ * other half's group fold, so the tile unit runs while the vector ports fold (a fold of
+ * 32 rows at once filled the reorder window and left the tile unit idle). */
+static void qk_amx_block(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                         int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, int kt, int two) {
+    /* ib[parity]: a group's int32 sums are folded one group later, once the tile stores
+     * have reached the cache (a load right after tilestored waits for it to retire) */
+    _Alignas(64) int32_t ib[2][32][32];
+    _Alignas(64) float sum[32][32];
+    const int rows = two ? 32 : 16;
+    const int64_t per = P->g / 4 / kt, steps = P->groups * per;
+    const size_t rb16 = 16 * rb;
+    const int grouped = P->amx != QK_X86_AMX_W8ROW;
+    if (grouped) memset(sum, 0, sizeof sum);
+    _tile_loadd(6, qk_amx_b(P, ub, p0, 0, 0, 0, kt), 64);
+    _tile_loadd(7, qk_amx_b(P, ub, p0, 1, 0, 0, kt), 64);
+    QK_AMX_START(0, 1, P, 0);
+    QK_AMX_STEP(0, 1, 4, act);
+    if (two) {
+        QK_AMX_START(2, 3, P, 0);
+        QK_AMX_STEP(2, 3, 5, act + rb16);
+    }
+    for (int64_t st = 0; st < steps; st++) {
+        const int64_t G = st / per, nx = st + 1, nG = nx / per, ns = nx % per;
+        const int end = nG != G || nx == steps; /* step st closes group G */
+        const uint8_t *an = act + (size_t)nx * 4 * (size_t)kt;
+        int32_t(*cur)[32] = ib[G & 1];
+        const int32_t(*prev)[32] = (const int32_t(*)[32])ib[(G & 1) ^ 1];
+        if (end) {
+            _tile_stored(0, &cur[0][0], 128);
+            _tile_stored(1, &cur[0][16], 128);
+            if (grouped && G > 0) qk_amx_fold(P, prev, sum, 16, p0, G - 1);
+        }
+        if (nx < steps) {
+            _tile_loadd(6, qk_amx_b(P, ub, p0, 0, nG, ns, kt), 64);
+            _tile_loadd(7, qk_amx_b(P, ub, p0, 1, nG, ns, kt), 64);
+            if (end) QK_AMX_START(0, 1, P, nG);
+            QK_AMX_STEP(0, 1, 4, an);
+        }
+        if (two) {
+            if (end) {
+                _tile_stored(2, &cur[16][0], 128);
+                _tile_stored(3, &cur[16][16], 128);
+                if (grouped && G > 0) qk_amx_fold(P, prev + 16, sum + 16, 16, p0, G - 1);
+            }
+            if (nx < steps) {
+                if (end) QK_AMX_START(2, 3, P, nG);
+                QK_AMX_STEP(2, 3, 5, an + rb16);
+            }
+        }
+    }
+    const int64_t lg = P->groups - 1;
+    const int32_t(*last)[32] = (const int32_t(*)[32])ib[lg & 1];
+    if (grouped) qk_amx_fold(P, last, sum, rows, p0, lg);
+    qk_amx_store(P, last, (const float(*)[32])sum, rows, act, rb, qbytes, p0, y, ldy, last_mask);
+}
+
+void qk_x86_amx_pair__amx(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
+                          int64_t rows, int64_t p0, float *y, int64_t ldy, uint16_t last_mask) {
+    const int kt = P->g / 4 < 16 ? (int)(P->g / 4) : 16;
+    qk_amx_config(kt);
+    int64_t r = 0;
+    for (; rows - r >= 32; r += 32)
+        qk_amx_block(P, ub, act + (size_t)r * rb, rb, qbytes, p0, y + r * ldy, ldy, last_mask, kt, 1);
+    if (rows - r >= 16) qk_amx_block(P, ub, act + (size_t)r * rb, rb, qbytes, p0, y + r * ldy, ldy, last_mask, kt, 0);
+    _tile_release();
+}
