@@ -6,6 +6,7 @@
 // 10-50 MB matrix would measure the LLC, and never-written pages all map to the one
 // zero page and measure L1.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "bench/qkb.h"
@@ -20,6 +21,8 @@ struct Mode {
     uint32_t flags;
     QkbPeak peak;       // the compute ceiling of the arithmetic docs/matmul.md prescribes
 };
+
+const std::string kX86Vnni = "x86-vnni";
 
 const Mode kModes[] = {
     // Float activations, weights dequantised on the fly: f32 FMA arithmetic.
@@ -113,9 +116,23 @@ Pool &pool(qkern_context *ctx, const std::string &backend, const Mode &md, const
     qkern_matmul_options o;
     qkern_matmul_options_init(&o);
     o.act = md.act;
+    // "x86-vnni": the x86 backend with amx_int8 masked while packing (the kernel is chosen at
+    // pack time), so the vpdpbusd tiles stay measured on a CPU with AMX.
+    const bool vnni_only = backend == kX86Vnni;
+    const std::string real = vnni_only ? "x86" : backend;
     while (g_pool.w.size() < count) {
         qkern_packed_weights *p = nullptr;
+        std::string saved;
+        if (vnni_only) {
+            const char *old = std::getenv("QKERN_DISABLE");
+            saved = old ? old : "";
+            setenv("QKERN_DISABLE", (saved.empty() ? std::string("amx_int8") : saved + ",amx_int8").c_str(), 1);
+        }
         qkern_status st = qkern_pack_weights(ctx, &g_pool.q, &o, &p);
+        if (vnni_only) {
+            if (saved.empty()) unsetenv("QKERN_DISABLE");
+            else setenv("QKERN_DISABLE", saved.c_str(), 1);
+        }
         if (st != QKERN_OK) {
             g_pool.error = status_text("qkern_pack_weights", st);
             return g_pool;
@@ -128,7 +145,7 @@ Pool &pool(qkern_context *ctx, const std::string &backend, const Mode &md, const
                 g_pool.kernel = k ? k : "";
             }
             // A fallback is measured on its own backend's row; do not pack 1 GiB for it.
-            if (g_pool.backend != backend) return g_pool;
+            if (g_pool.backend != real) return g_pool;
         }
     }
     return g_pool;
@@ -161,7 +178,8 @@ void skip(benchmark::State &st, const std::string &msg) {
 
 void bm_matmul(benchmark::State &st, std::string backend, Mode md, QkbCase c, int threads) {
     std::string why;
-    qkern_context *ctx = qkb_context(backend, threads, &why);
+    const std::string real = backend == kX86Vnni ? "x86" : backend;
+    qkern_context *ctx = qkb_context(real, threads, &why);
     if (!ctx) return skip(st, why);
     qkb_claim_memory(QkbOwner::Matmul);
     // Size the rotation from the quantised tensor (the packed copy is the same bytes
@@ -174,7 +192,7 @@ void bm_matmul(benchmark::State &st, std::string backend, Mode md, QkbCase c, in
     }
     Pool &p = pool(ctx, backend, md, c.s, count);
     if (!p.error.empty()) return skip(st, p.error);
-    if (p.backend != backend)
+    if (p.backend != real)
         return skip(st, backend + " has no " + md.w + " x " + md.a + " kernel (falls back to " + p.backend + " " +
                             p.kernel + ")");
     ensure_xy(c.m, c.s);
@@ -223,6 +241,14 @@ void qkb_register_matmul() {
                     benchmark::RegisterBenchmark(name.c_str(), bm_matmul, backend, md, c, t)
                         ->UseRealTime()
                         ->Unit(benchmark::kMillisecond);
+                    // Where AMX takes the int8 GEMMs, the same rows on the vpdpbusd tiles.
+                    if (backend == "x86" && (qkern_cpu_features() & QKERN_CPU_AMX_INT8) && c.m >= 16 &&
+                        md.act == QKERN_ACT_I8_DYNAMIC) {
+                        std::string vn = "matmul/" + kX86Vnni + name.substr(name.find('/', 7));
+                        benchmark::RegisterBenchmark(vn.c_str(), bm_matmul, kX86Vnni, md, c, t)
+                            ->UseRealTime()
+                            ->Unit(benchmark::kMillisecond);
+                    }
                 }
     }
 }

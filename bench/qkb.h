@@ -38,6 +38,7 @@ double qkb_process_cpu_seconds();
 struct QkbCeilings {
     int threads = 0;
     double int8_ops = 0;   // int8 dot-product ops/s (1 MAC = 2 ops)
+    double amx_ops = 0;    // the AMX-INT8 tile unit's ops/s (0: no AMX)
     double f32_ops = 0;    // f32 FMA flops/s (1 FMA = 2 flops)
     double read_bps = 0;   // bytes/s streaming reads from DRAM (huge pages advised: the machine's best)
     double read4k_bps = 0; // the same over 4 KiB pages (what malloc'd memory gets when THP is "madvise")
@@ -72,6 +73,8 @@ struct QkbProbe {
     uint64_t (*fn)(uint64_t iters, uint32_t seed);
 };
 QkbProbe qkb_int8_probe();
+// The AMX-INT8 probe; fn == nullptr where the CPU, the compiler or the OS lacks it.
+QkbProbe qkb_amx_probe();
 QkbProbe qkb_f32_probe();
 // Ops/s of `p` on `threads` threads, best of `reps`, each rep at least min_seconds.
 // share_out: process CPU / (wall × threads) of the kept run.

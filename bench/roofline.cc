@@ -156,6 +156,14 @@ QkbProbe qkb_int8_probe() {
     return {"scalar (int32 mul-add)", 8 * 2, int8_loop__scalar};
 }
 
+QkbProbe qkb_amx_probe() {
+#if defined(QKB_HAVE_AMX)
+    if (has(QKERN_CPU_AMX_INT8) && qkb_amx_permitted())
+        return {"amx_int8 (tdpbusd 16x16x64)", QKB_AMX_OPS_PER_ITER, qkb_int8_loop__amx};
+#endif
+    return {"none", 0, nullptr};
+}
+
 QkbProbe qkb_f32_probe() {
 #if defined(__x86_64__)
     if (has(QKERN_CPU_AVX512F)) return {"avx512f (vfmadd zmm)", QKB_AVX512_F32_OPS_PER_ITER, qkb_f32_loop__avx512};
@@ -227,7 +235,7 @@ const QkbCeilings &QkbRoofline::at(int threads) const {
 const QkbRoofline &qkb_roofline() { return g_roof; }
 
 void qkb_roofline_measure() {
-    QkbProbe i8 = qkb_int8_probe(), f32 = qkb_f32_probe();
+    QkbProbe i8 = qkb_int8_probe(), f32 = qkb_f32_probe(), amx = qkb_amx_probe();
     g_roof.int8_isa = i8.isa;
     g_roof.f32_isa = f32.isa;
     g_roof.read_isa = read_fn().isa;
@@ -250,6 +258,7 @@ void qkb_roofline_measure() {
         c.threads = t;
         double sh[4] = {1, 1, 1, 1};
         c.int8_ops = qkb_run_compute_probe(i8, t, 0.05, 3, nullptr, &sh[0]);
+        if (amx.fn) c.amx_ops = qkb_run_compute_probe(amx, t, 0.05, 3, nullptr, nullptr);
         c.f32_ops = qkb_run_compute_probe(f32, t, 0.05, 3, nullptr, &sh[1]);
         for (int r = 0; r < 3; r++) {
             double s1, s2;
@@ -272,6 +281,11 @@ void qkb_roofline_measure() {
         threads_list += (threads_list.empty() ? "" : ",") + t;
         std::snprintf(v, sizeof v, "%.4g", c.int8_ops / 1e9);
         benchmark::AddCustomContext("qk_int8_peak_gops_t" + t, v);
+        if (c.amx_ops > 0) {
+            std::snprintf(v, sizeof v, "%.4g", c.amx_ops / 1e9);
+            benchmark::AddCustomContext("qk_amx_int8_peak_gops_t" + t, v);
+            std::fprintf(stderr, "roofline threads=%d: amx_int8 %.1f GOPS (tdpbusd)\n", c.threads, c.amx_ops / 1e9);
+        }
         std::snprintf(v, sizeof v, "%.4g", c.f32_ops / 1e9);
         benchmark::AddCustomContext("qk_f32_peak_gflops_t" + t, v);
         std::snprintf(v, sizeof v, "%.4g", c.read_bps / 1e9);
@@ -324,8 +338,8 @@ void qkb_matmul_counters(benchmark::State &st, QkbPeak peak, int threads, int64_
 
 // ---- the probes as benchmarks (the JSON carries their rows too) ---------------------------
 
-static void bm_compute(benchmark::State &st, bool int8, int threads) {
-    QkbProbe p = int8 ? qkb_int8_probe() : qkb_f32_probe();
+static void bm_compute(benchmark::State &st, int kind, int threads) { // 0 int8, 1 f32, 2 AMX
+    QkbProbe p = kind == 0 ? qkb_int8_probe() : kind == 1 ? qkb_f32_probe() : qkb_amx_probe();
     double ops_total = 0, secs_total = 0, min_share = 1;
     for (auto _ : st) {
         double s, share;
@@ -360,10 +374,13 @@ static void bm_bandwidth(benchmark::State &st, bool copy, int threads) {
 void qkb_register_roofline() {
     for (int t : qkb_opt.threads) {
         std::string ts = "/threads:" + std::to_string(t);
-        benchmark::RegisterBenchmark(("roofline/int8_peak" + ts).c_str(), bm_compute, true, t)
+        benchmark::RegisterBenchmark(("roofline/int8_peak" + ts).c_str(), bm_compute, 0, t)
             ->UseManualTime()->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("roofline/f32_peak" + ts).c_str(), bm_compute, false, t)
+        benchmark::RegisterBenchmark(("roofline/f32_peak" + ts).c_str(), bm_compute, 1, t)
             ->UseManualTime()->Unit(benchmark::kMillisecond);
+        if (qkb_amx_probe().fn)
+            benchmark::RegisterBenchmark(("roofline/amx_int8_peak" + ts).c_str(), bm_compute, 2, t)
+                ->UseManualTime()->Unit(benchmark::kMillisecond);
         benchmark::RegisterBenchmark(("roofline/read_bw" + ts).c_str(), bm_bandwidth, false, t)
             ->UseManualTime()->Unit(benchmark::kMillisecond);
         benchmark::RegisterBenchmark(("roofline/copy_bw" + ts).c_str(), bm_bandwidth, true, t)
