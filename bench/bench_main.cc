@@ -231,7 +231,8 @@ static bool take_flag(const char *arg, const char *name, std::string *value) {
 static void usage_error(const char *arg) {
     std::fprintf(stderr, "qkern-bench: bad option %s\n"
                          "  --qk_quick  --qk_backends=scalar,x86,neon,opencl  --qk_threads=1,2\n"
-                         "  --qk_peers=0|1  --qk_rotate_mib=N  (and every --benchmark_* flag)\n", arg);
+                         "  --qk_peers=0|1  --qk_rotate_mib=N  --qk_onednn_isa=AVX512_CORE_VNNI|ALL\n"
+                         "  (and every --benchmark_* flag)\n", arg);
     std::exit(2);
 }
 
@@ -244,6 +245,9 @@ static void parse_options(int *argc, char **argv) {
             qkb_opt.quick = v != "0";
         } else if (take_flag(a, "--qk_peers", &v)) {
             qkb_opt.peers = v != "0";
+        } else if (take_flag(a, "--qk_onednn_isa", &v)) {
+            if (v.empty()) usage_error(a);
+            qkb_opt.onednn_isa = v;
         } else if (take_flag(a, "--qk_backends", &v)) {
             qkb_opt.backends = split(qkb_lower(v));
             if (qkb_opt.backends.empty()) usage_error(a);

@@ -199,15 +199,16 @@ void qkb_release_onednn() {
 }
 
 void qkb_onednn_init() {
-    setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI", 1);
-    setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_VNNI", 1);
+    const char *cap = qkb_opt.onednn_isa.c_str();
+    setenv("ONEDNN_MAX_CPU_ISA", cap, 1);
+    setenv("DNNL_MAX_CPU_ISA", cap, 1);
     g_isa = isa_name(dnnl_get_effective_cpu_isa());
     const dnnl_version_t *v = dnnl_version();
     char ver[64];
     std::snprintf(ver, sizeof ver, "%d.%d.%d", v->major, v->minor, v->patch);
     benchmark::AddCustomContext("onednn_version", ver);
     benchmark::AddCustomContext("onednn_effective_isa", g_isa);
-    std::fprintf(stderr, "oneDNN %s, effective ISA %s (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI)\n", ver, g_isa.c_str());
+    std::fprintf(stderr, "oneDNN %s, effective ISA %s (ONEDNN_MAX_CPU_ISA=%s)\n", ver, g_isa.c_str(), cap);
 }
 
 void qkb_register_onednn() {

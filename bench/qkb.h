@@ -19,6 +19,7 @@ struct QkbOptions {
     std::vector<std::string> backends{"scalar", "x86", "neon", "opencl"};  // --qk_backends=a,b
     std::vector<int> threads;      // --qk_threads=1,2 (default: 1 and the online cores)
     size_t rotate_bytes = size_t(1) << 30;  // --qk_rotate_mib: weights cycled through at M <= 8
+    std::string onednn_isa = "AVX512_CORE_VNNI"; // --qk_onednn_isa: oneDNN's ISA cap ("ALL": AMX too)
 };
 extern QkbOptions qkb_opt;
 
