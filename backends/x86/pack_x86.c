@@ -90,6 +90,19 @@ int qk_x86_matmul_supported(const qkern_quant_desc *d, qkern_act_mode act, int64
 
 const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode act) {
     if (!qk_x86_matmul_supported(d, act, 0)) return NULL;
+#if defined(QKERN_HAVE_AMX)
+    /* what qk_x86_amx_kind_for will pick (per-row W8A8 also needs K % 64 == 0, which the
+     * packed weights' own name then tells) */
+    if ((qkern_cpu_features() & QKERN_CPU_AMX_INT8) && qk_x86_amx_usable()) {
+        const qkern_format_info *info = qk_format_info(d->format);
+        const int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
+        if (d->format == QKERN_I8 && g == QKERN_GROUP_ROW && (act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_LLM_INT8))
+            return qk_x86_amx_kernel_name(QK_X86_AMX_W8ROW);
+        if (d->format == QKERN_I4 && !(d->flags & QKERN_QUANT_ASYMMETRIC) && act == QKERN_ACT_I8_DYNAMIC &&
+            (g == 32 || (g > 0 && g % 64 == 0)))
+            return qk_x86_amx_kernel_name(QK_X86_AMX_I4);
+    }
+#endif
     switch (act) {
     case QKERN_ACT_I8_DYNAMIC:
         return d->format == QKERN_I8 ? "qk_gemm_i8_i8_8x32c4__avx512vnni" : "qk_gemm_i8_i4_6x32c4__avx512vnni";
