@@ -17,7 +17,9 @@
  * L3; vpdpbusd zmm 1/cycle, ~450 GOPS per core), then an Intel Xeon with AMX under KVM
  * (2 vCPU, 2 MiB L2, panels do not stay in L3; vpdpbusd zmm 2/cycle, ~800 GOPS per core,
  * read 16 GB/s per core), timing compute() in thread CPU time or the bench in one run;
- * docs/performance-x86.md has the runs. Common to all:
+ * docs/performance-x86.md has the runs. On a CPU with AMX-INT8 the whole 16-row blocks of
+ * the i8_i8 and i8_i4 GEMMs run on the tile unit (gemm_int8__amx.c, no tunables yet); these
+ * tiles then take the rows left over and every GEMV. Common to all:
  *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in L2 while m_block
  *     rows stream past; larger K just streams the panels from L3.
  *   m_block 96: 12 row tiles of 8 (or 16 of 6) reuse each panel pair from L1/L2.
