@@ -243,7 +243,7 @@ void qkb_register_matmul() {
                         ->Unit(benchmark::kMillisecond);
                     // Where AMX takes the int8 GEMMs, the same rows on the vpdpbusd tiles.
                     if (backend == "x86" && (qkern_cpu_features() & QKERN_CPU_AMX_INT8) && c.m >= 16 &&
-                        md.act == QKERN_ACT_I8_DYNAMIC) {
+                        (md.act == QKERN_ACT_I8_DYNAMIC || (md.act == QKERN_ACT_Q8_0 && md.format == QKERN_Q4_0))) {
                         std::string vn = "matmul/" + kX86Vnni + name.substr(name.find('/', 7));
                         benchmark::RegisterBenchmark(vn.c_str(), bm_matmul, kX86Vnni, md, c, t)
                             ->UseRealTime()

@@ -64,7 +64,7 @@ if [ -x bench/report.sh ]; then
   echo "=== 5. the headline shapes: int8 GEMM / GEMV at M = 1, 8, 128, 512 (N = K = 4096), 1 and 2 threads,"
   echo "===    beside oneDNN (VNNI) and, for OpenCL, CLBlast on the same device; dequantize vs copy ==="
   HEADLINE='^(roofline/.*|matmul/x86/w=(i8|i4|q4_0)/a=(i8|q8_0)/M:(1|8|128|512)/N:4096/K:4096/.*'
-  HEADLINE+='|matmul/x86-vnni/w=(i8|i4)/a=i8/M:(128|512)/N:4096/K:4096/.*'
+  HEADLINE+='|matmul/x86-vnni/w=(i8|i4|q4_0)/a=(i8|q8_0)/M:(128|512)/N:4096/K:4096/.*'
   HEADLINE+='|peer/onednn/w=s8/a=u8/M:(1|8|128|512)/N:4096/K:4096/.*|dequantize/x86/(i8|i4|q4_0)/.*'
   HEADLINE+='|matmul/opencl/w=(i8|q4_0)/a=(i8|q8_0)/M:(1|512)/N:4096/K:4096/.*'
   HEADLINE+='|peer/clblast/w=f32/a=f32/M:(1|512)/N:4096/K:4096/.*)$'

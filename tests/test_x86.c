@@ -429,6 +429,7 @@ static const struct {
     {{QKERN_I4, 128, 0, QKERN_ACT_I8_DYNAMIC}, 512},
     {{QKERN_I4, 32, 0, QKERN_ACT_I8_DYNAMIC}, 256},
     {{QKERN_I4, 64, 0, QKERN_ACT_I8_DYNAMIC}, 192},
+    {{QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0}, 224},
 };
 
 static int have_amx(void) { return (qkern_cpu_features() & QKERN_CPU_AMX_INT8) != 0 && qk_x86_amx_usable(); }

@@ -182,11 +182,76 @@ static void qk_amx_block(const qk_x86_packed *P, const uint8_t *ub, const uint8_
     qk_amx_store(P, last, (const float(*)[32])sum, rows, act, rb, qbytes, p0, y, ldy, last_mask);
 }
 
+/* Q4_0 × Q8_0: the scales change every 32 k, so each block's C tile is stored and folded.
+ * One unit is 16 rows × one panel with its 16 f32 sums in registers for all of K (a fold
+ * of 3 vector µops per row and block: cvt, d_w·d_x, fma); four blocks go to the tile unit
+ * at a time (C 0-3, A and B tiles alternating 4/5 and 6/7) and are folded while the next
+ * four run. The sums see the blocks in K order, as qk_q8_q4_6x2_asm's. */
+static void qk_amx_q4_0_unit(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb,
+                             size_t qbytes, int64_t p0, int p, float *y, int64_t ldy, __mmask16 mask) {
+    _Alignas(64) int32_t ib[2][4][16][16];
+    const int64_t nb = P->groups;
+    const uint8_t *bsrc = ub + (size_t)p * (size_t)nb * 512;
+    const int32_t *comp = P->comp + (size_t)(p0 + p) * (size_t)nb * QK_X86_NR;
+    const uint8_t *sc = P->w + (size_t)(p0 + p) * P->panel_bytes + P->code_bytes;
+    __m512 s[16];
+    for (int r = 0; r < 16; r++) s[r] = _mm512_setzero_ps();
+#define QK_Q40_TILE(C, A, B, G)                                                                      \
+    do {                                                                                           \
+        _tile_loadd(C, comp + (size_t)(G) * QK_X86_NR, 0);                                         \
+        _tile_loadd(A, act + (size_t)(G) * 32, (long)rb);                                          \
+        _tile_loadd(B, bsrc + (size_t)(G) * 512, 64);                                              \
+        _tile_dpbusd(C, A, B);                                                                     \
+    } while (0)
+    const int64_t quads = (nb + 3) / 4;
+    for (int64_t q = 0; q <= quads; q++) {
+        if (q < quads) {
+            const int64_t G = 4 * q, n = nb - G < 4 ? nb - G : 4;
+            int32_t(*out)[16][16] = ib[q & 1];
+            QK_Q40_TILE(0, 4, 6, G);
+            if (n > 1) QK_Q40_TILE(1, 5, 7, G + 1);
+            if (n > 2) QK_Q40_TILE(2, 4, 6, G + 2);
+            if (n > 3) QK_Q40_TILE(3, 5, 7, G + 3);
+            _tile_stored(0, out[0], 64);
+            if (n > 1) _tile_stored(1, out[1], 64);
+            if (n > 2) _tile_stored(2, out[2], 64);
+            if (n > 3) _tile_stored(3, out[3], 64);
+        }
+        if (q > 0) { /* fold the previous four blocks, whose stores have had a quad to land */
+            const int64_t G0 = 4 * (q - 1), n = nb - G0 < 4 ? nb - G0 : 4;
+            const int32_t(*in)[16][16] = (const int32_t(*)[16][16])ib[(q - 1) & 1];
+            for (int64_t b = 0; b < n; b++) {
+                const int64_t G = G0 + b;
+                const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + (size_t)G * P->group_bytes)));
+                const uint8_t *dx = act + qbytes + 4 * (size_t)G;
+                for (int r = 0; r < 16; r++, dx += rb) { /* a running pointer: r·rb in 16 registers spilled */
+                    const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(*(const float *)dx));
+                    s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in[b][r])), t, s[r]);
+                }
+            }
+        }
+    }
+#undef QK_Q40_TILE
+    const __m512 bias = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+    for (int r = 0; r < 16; r++) {
+        const __m512 o = _mm512_fmadd_ps(s[r], _mm512_set1_ps(0.0625f), bias); /* nib_x8: 16·isum */
+        if (p == 1) _mm512_mask_storeu_ps(y + r * ldy + p * QK_X86_NR, mask, o);
+        else _mm512_storeu_ps(y + r * ldy + p * QK_X86_NR, o);
+    }
+}
+
 void qk_x86_amx_pair__amx(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
                           int64_t rows, int64_t p0, float *y, int64_t ldy, uint16_t last_mask) {
     const int kt = P->g / 4 < 16 ? (int)(P->g / 4) : 16;
     qk_amx_config(kt);
     int64_t r = 0;
+    if (P->amx == QK_X86_AMX_Q4_0) {
+        for (; rows - r >= 16; r += 16)
+            for (int p = 0; p < 2; p++)
+                qk_amx_q4_0_unit(P, ub, act + (size_t)r * rb, rb, qbytes, p0, p, y + r * ldy, ldy, last_mask);
+        _tile_release();
+        return;
+    }
     for (; rows - r >= 32; r += 32)
         qk_amx_block(P, ub, act + (size_t)r * rb, rb, qbytes, p0, y + r * ldy, ldy, last_mask, kt, 1);
     if (rows - r >= 16) qk_amx_block(P, ub, act + (size_t)r * rb, rb, qbytes, p0, y + r * ldy, ldy, last_mask, kt, 0);

@@ -45,6 +45,9 @@ static int qk_x86_amx_kind_for(const qk_x86_packed *P) {
             (chunks == 8 || chunks % 16 == 0))
             return qk_x86_amx_usable() ? QK_X86_AMX_I4 : QK_X86_AMX_NONE;
     }
+    if (P->act == QKERN_ACT_Q8_0 && P->format == QKERN_Q4_0 && P->nib_x8 && P->scale_f16 && chunks == 8 &&
+        P->code_bytes == 256)
+        return qk_x86_amx_usable() ? QK_X86_AMX_Q4_0 : QK_X86_AMX_NONE;
 #else
     (void)P;
 #endif
@@ -55,6 +58,7 @@ const char *qk_x86_amx_kernel_name(int kind) {
     switch (kind) {
     case QK_X86_AMX_W8ROW: return "qk_gemm_i8_i8_32x32k64__amx (rows past the last 16: 8x32c4__avx512vnni)";
     case QK_X86_AMX_I4: return "qk_gemm_i8_i4_32x32k64__amx (rows past the last 16: 6x32c4__avx512vnni)";
+    case QK_X86_AMX_Q4_0: return "qk_gemm_q8_0_q4_0_16x16k32__amx (rows past the last 16: 6x32c4__avx512vnni)";
     default: return NULL;
     }
 }
@@ -101,6 +105,7 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
         if (d->format == QKERN_I4 && !(d->flags & QKERN_QUANT_ASYMMETRIC) && act == QKERN_ACT_I8_DYNAMIC &&
             (g == 32 || (g > 0 && g % 64 == 0)))
             return qk_x86_amx_kernel_name(QK_X86_AMX_I4);
+        if (d->format == QKERN_Q4_0 && act == QKERN_ACT_Q8_0) return qk_x86_amx_kernel_name(QK_X86_AMX_Q4_0);
     }
 #endif
     switch (act) {
@@ -306,7 +311,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4);
      * so does the AMX I4 kind */
     const int want_ubufs = (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16) ||
-                           P->amx == QK_X86_AMX_I4;
+                           P->amx == QK_X86_AMX_I4 || P->amx == QK_X86_AMX_Q4_0;
     if (want_ubufs) {
         P->ubufs = calloc(1, sizeof *P->ubufs);
         if (P->ubufs) {

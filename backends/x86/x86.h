@@ -81,11 +81,13 @@ const char *qk_x86_amx_kernel_name(int kind); /* NULL for QK_X86_AMX_NONE */
 typedef enum qk_x86_amx_kind {
     QK_X86_AMX_NONE = 0,
     QK_X86_AMX_W8ROW = 1, /* I8 per-row × I8 dynamic / LLM.int8: B straight from the panels */
-    QK_X86_AMX_I4 = 2     /* symmetric I4 × I8 dynamic: B from the unpacked pair */
+    QK_X86_AMX_I4 = 2,    /* symmetric I4 × I8 dynamic: B from the unpacked pair */
+    QK_X86_AMX_Q4_0 = 3   /* Q4_0 × Q8_0: B from the unpacked pair, one 32-block per K step */
 } qk_x86_amx_kind;
-/* Not Q4_0 × Q8_0: its scales change every 32 k, so each 32×32×32 step ends in four
- * tile stores (64 rows of 64 B) and an f32 fold; measured 134 cycles per step for the
- * tile work alone and 510-550 GOPS in all, against 500 for the vpdpbusd tile. */
+/* Q4_0 × Q8_0 gains least: its scales change every 32 k, so every 16×16×32 tile product is
+ * stored and folded (cvt, d_w·d_x, fma per row); measured 499-523 against 451-471 GOPS for
+ * the vpdpbusd tile (512x4096x4096, compute() alone, alternating). A first version that
+ * folded 32 rows × 2 panels with the f32 sums in memory was no faster than vpdpbusd. */
 /* 1 once the process holds the AMX tile-data permission (asked on the first call). */
 int qk_x86_amx_usable(void);
 /* rows (a multiple of 16) × the panel pair at p0 over all of K; ub = the pair unpacked by
