@@ -240,6 +240,123 @@ static void qk_amx_q4_0_unit(const qk_x86_packed *P, const uint8_t *ub, const ui
     }
 }
 
+/* M = 8 for I4 (a GEMV over 8 rows): the vpdpbusd GEMV tile needs 21 vector µops per 64
+ * weight bytes, about the DRAM rate, so it streamed at 60-70 % of the read bandwidth. Here each group of a panel pair is unpacked into an L1 buffer (3 µops per 64
+ * bytes) and multiplied on the tile unit with an 8-row A tile; the group's C tiles (started
+ * at the compensation) are folded one group later into 16 f32 sums in registers. Same
+ * int32 sums and the same f32 operations in the same order as qk_nib8_gemv8. */
+#define QK_AMX_G8_MAXG 256
+/* Bytes ahead in each panel stream, prefetched a group before it is unpacked: 0 / 512 /
+ * 1024 / 2048 / 4096 / 8192 / 16384 measured 10.8 / 11.3 / 12.0-12.2 / 12.0 / 11.8 / 11.0 /
+ * 10.5 GB/s (I4 g128, 1 thread, 1 GiB rotated; 2 threads 16.9 / 17.5 / 21.7-22.5 / 21.9 /
+ * 19.3 / 20.2 / 15.7). */
+#define QK_AMX_G8_PREFETCH 1024
+static void qk_amx_g8_unpack(const uint8_t *src, int64_t g, uint8_t *dst) {
+    const __m512i hin = _mm512_set1_epi8((char)0xF0);
+    for (int64_t v = 0; v < g / 8; v++) {
+        __m512i raw = _mm512_loadu_si512(src + v * 64);
+        _mm512_store_si512(dst + v * 128, _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin));
+        _mm512_store_si512(dst + v * 128 + 64, _mm512_and_si512(raw, hin));
+    }
+}
+
+static void qk_amx_g8_fold(const qk_x86_packed *P, const int32_t (*ib)[16], const uint8_t *sc, const uint8_t *act,
+                           size_t rb, size_t qbytes, int64_t G, __m512 *s) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+    const uint8_t *dx = act + qbytes + 4 * (size_t)G;
+    for (int r = 0; r < 8; r++, dx += rb) {
+        __m512 t = dw;
+        if (P->act == QKERN_ACT_Q8_0) t = _mm512_mul_ps(_mm512_set1_ps(*(const float *)dx), dw);
+        s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ib[r])), t, s[r]);
+    }
+}
+
+/* Panels p0 (and p0 + 1 when two) × 8 rows. */
+static void qk_amx_g8_panels(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                             int two, float *y, int64_t ldy, int64_t ncols) {
+    /* ub[parity][panel]: group G + 1 is unpacked while the tile unit reads group G (a tile
+     * load right after the vector stores that wrote its bytes waits for them to retire) */
+    _Alignas(64) uint8_t ub[2][2][QK_AMX_G8_MAXG * 16];
+    _Alignas(64) int32_t ib[2][2][8][16]; /* [group parity][panel][row] */
+    const int64_t g = P->g, groups = P->groups, kt = g / 4 < 16 ? g / 4 : 16, steps = g / 4 / kt;
+    const size_t pb = P->panel_bytes, gb = P->group_bytes;
+    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
+    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)groups * QK_X86_NR, *c1 = c0 + (size_t)groups * QK_X86_NR;
+    const int64_t pf = QK_AMX_G8_PREFETCH;
+    __m512 s0[8], s1[8];
+    for (int r = 0; r < 8; r++) s0[r] = s1[r] = _mm512_setzero_ps();
+    qk_amx_g8_unpack(w0, g, ub[0][0]);
+    if (two) qk_amx_g8_unpack(w1, g, ub[0][1]);
+    for (int64_t G = 0; G <= groups; G++) {
+        if (G < groups) {
+            const uint8_t *u0 = ub[G & 1][0], *u1 = ub[G & 1][1];
+            _tile_loadd(0, c0 + (size_t)G * QK_X86_NR, 0);
+            if (two) _tile_loadd(1, c1 + (size_t)G * QK_X86_NR, 0);
+            for (int64_t st = 0; st < steps; st++) {
+                _tile_loadd(4, act + (size_t)G * (size_t)g + (size_t)st * 4 * (size_t)kt, (long)rb);
+                _tile_loadd(6, u0 + (size_t)st * (size_t)kt * 64, 64);
+                _tile_dpbusd(0, 4, 6);
+                if (two) {
+                    _tile_loadd(7, u1 + (size_t)st * (size_t)kt * 64, 64);
+                    _tile_dpbusd(1, 4, 7);
+                }
+            }
+            _tile_stored(0, ib[G & 1][0], 64);
+            if (two) _tile_stored(1, ib[G & 1][1], 64);
+            if (G + 1 < groups) {
+                const uint8_t *a = w0 + (size_t)(G + 1) * gb, *b = w1 + (size_t)(G + 1) * gb;
+                for (size_t o = 0; o < gb; o += 64) {
+                    _mm_prefetch((const char *)a + pf + o, _MM_HINT_T0);
+                    if (two) _mm_prefetch((const char *)b + pf + o, _MM_HINT_T0);
+                }
+                qk_amx_g8_unpack(a, g, ub[(G + 1) & 1][0]);
+                if (two) qk_amx_g8_unpack(b, g, ub[(G + 1) & 1][1]);
+            }
+        }
+        if (G > 0) { /* the previous group: its tile stores have landed */
+            const int64_t F = G - 1;
+            qk_amx_g8_fold(P, (const int32_t(*)[16])ib[F & 1][0], w0 + (size_t)F * gb + P->code_bytes, act, rb,
+                           qbytes, F, s0);
+            if (two)
+                qk_amx_g8_fold(P, (const int32_t(*)[16])ib[F & 1][1], w1 + (size_t)F * gb + P->code_bytes, act, rb,
+                               qbytes, F, s1);
+        }
+    }
+    const __m512 r16 = _mm512_set1_ps(0.0625f);
+    for (int p = 0; p < 1 + two; p++) {
+        const int64_t cols = ncols - p * QK_X86_NR;
+        const __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        const __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
+        for (int m = 0; m < 8; m++) { /* as qk_nib8_gemv8: nib_x8 sums are 16·isum */
+            __m512 f = _mm512_mul_ps(p ? s1[m] : s0[m], r16);
+            if (P->act == QKERN_ACT_Q8_0) f = _mm512_add_ps(f, b);
+            else f = _mm512_fmadd_ps(f, _mm512_set1_ps(((const float *)(act + (size_t)m * rb + qbytes))[0]), b);
+            _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, lm, f);
+        }
+    }
+}
+
+int qk_x86_amx_gemv8__amx(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t n0,
+                          int64_t n1, float *y, int64_t ldy) {
+    /* Not Q4_0: with 288-byte groups the per-group tile work is too small (9.0-9.7 against
+     * 9.9-10.1 GB/s for the vpdpbusd tile) */
+    if (P->amx != QK_X86_AMX_I4 || P->g > QK_AMX_G8_MAXG) return 0;
+    const int kt = P->g / 4 < 16 ? (int)(P->g / 4) : 16;
+    _Alignas(64) qk_amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    c.rows[0] = c.rows[1] = 8, c.colsb[0] = c.colsb[1] = 64;
+    c.rows[4] = 8, c.colsb[4] = (uint16_t)(4 * kt);
+    c.rows[6] = c.rows[7] = (uint8_t)kt, c.colsb[6] = c.colsb[7] = 64;
+    _tile_loadconfig(&c);
+    for (int64_t n = n0; n < n1; n += 2 * QK_X86_NR) {
+        const int two = n1 - n > QK_X86_NR;
+        qk_amx_g8_panels(P, act, rb, qbytes, n / QK_X86_NR, two, y + (n - n0), ldy, n1 - n);
+    }
+    _tile_release();
+    return 1;
+}
+
 void qk_x86_amx_pair__amx(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
                           int64_t rows, int64_t p0, float *y, int64_t ldy, uint16_t last_mask) {
     const int kt = P->g / 4 < 16 ? (int)(P->g / 4) : 16;

@@ -1226,6 +1226,10 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
         if (gemv8) {
+#if defined(QKERN_HAVE_AMX)
+            if (P->amx && qk_x86_amx_gemv8__amx(P, scratch + (size_t)m0 * rb, rb, qbytes, nb0, nb1, y + m0 * ldy + nb0, ldy))
+                continue;
+#endif
             qk_nib8_gemv8(P, scratch + (size_t)m0 * rb, rb, qbytes, nb0, nb1, y + m0 * ldy + nb0, ldy);
             continue;
         }

@@ -88,6 +88,10 @@ typedef enum qk_x86_amx_kind {
  * stored and folded (cvt, d_w·d_x, fma per row); measured 499-523 against 451-471 GOPS for
  * the vpdpbusd tile (512x4096x4096, compute() alone, alternating). A first version that
  * folded 32 rows × 2 panels with the f32 sums in memory was no faster than vpdpbusd. */
+/* M = 8 (exactly 8 rows) over columns n0..n1 for the I4 kind with g ≤ 256; 0 if it did
+ * not run (another kind or a larger group: the caller runs the vpdpbusd GEMV tile). */
+int qk_x86_amx_gemv8__amx(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t n0,
+                          int64_t n1, float *y, int64_t ldy);
 /* 1 once the process holds the AMX tile-data permission (asked on the first call). */
 int qk_x86_amx_usable(void);
 /* rows (a multiple of 16) × the panel pair at p0 over all of K; ub = the pair unpacked by
