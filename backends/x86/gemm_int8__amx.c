@@ -7,11 +7,14 @@
  * the f32 fold after each group repeats their operations in their order: a row gives
  * the same bytes through either unit.
  *
- * One call: a panel pair (32 columns) × rows (a multiple of 16) × all of K. Tiles:
+ * One call: a panel pair (32 columns) × rows (a multiple of 16) × all of K. W8A8 and I4:
  * C 0-3 = rows 0-15 / 16-31 × panel 0 / 1, A 4-5 = the two row blocks, B 6-7 = the two
  * panels; a K step is kt k4-chunks (16, or g/4 when the group is 32). The C tiles are
  * stored after each group and folded into f32 sums with AVX-512 (the group scales
- * differ per group); per-row W8A8 has one group and folds once.
+ * differ per group); per-row W8A8 has one group and folds once. Q4_0 × Q8_0 runs 16-row ×
+ * one-panel units instead (qk_amx_q4_0_unit), and M = 8 of I4 its own GEMV
+ * (qk_x86_amx_gemv8__amx). On this core the tile unit's work and the AVX-512 folds do not
+ * overlap (docs/performance-x86.md), so the formats with a scale per 32 k gain least.
  *
  * Linux gives a process the tile data state only after arch_prctl(ARCH_REQ_XCOMP_PERM);
  * qk_x86_amx_usable asks once. The unit is measured in the bench's roofline
