@@ -254,24 +254,10 @@ static void qk_amx_q4_0_unit(const qk_x86_packed *P, const uint8_t *ub, const ui
  * 10.5 GB/s (I4 g128, 1 thread, 1 GiB rotated; 2 threads 16.9 / 17.5 / 21.7-22.5 / 21.9 /
  * 19.3 / 20.2 / 15.7). */
 #define QK_AMX_G8_PREFETCH 1024
-static void qk_amx_g8_unpack(const uint8_t *src, int64_t g, uint8_t *dst) {
-    const __m512i hin = _mm512_set1_epi8((char)0xF0);
-    for (int64_t v = 0; v < g / 8; v++) {
-        __m512i raw = _mm512_loadu_si512(src + v * 64);
-        _mm512_store_si512(dst + v * 128, _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin));
-        _mm512_store_si512(dst + v * 128 + 64, _mm512_and_si512(raw, hin));
-    }
-}
-
-static void qk_amx_g8_fold(const qk_x86_packed *P, const int32_t (*ib)[16], const uint8_t *sc, const uint8_t *act,
-                           size_t rb, size_t qbytes, int64_t G, __m512 *s) {
+/* s[r] += f32(isum[r])·s_w for the 8 rows of one panel's group, as qk_nib8_gemv8 (I4) */
+static void qk_amx_g8_fold(const int32_t (*ib)[16], const uint8_t *sc, __m512 *s) {
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
-    const uint8_t *dx = act + qbytes + 4 * (size_t)G;
-    for (int r = 0; r < 8; r++, dx += rb) {
-        __m512 t = dw;
-        if (P->act == QKERN_ACT_Q8_0) t = _mm512_mul_ps(_mm512_set1_ps(*(const float *)dx), dw);
-        s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ib[r])), t, s[r]);
-    }
+    for (int r = 0; r < 8; r++) s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ib[r])), dw, s[r]);
 }
 
 /* Panels p0 (and p0 + 1 when two) × 8 rows. */
@@ -288,8 +274,8 @@ static void qk_amx_g8_panels(const qk_x86_packed *P, const uint8_t *act, size_t 
     const int64_t pf = QK_AMX_G8_PREFETCH;
     __m512 s0[8], s1[8];
     for (int r = 0; r < 8; r++) s0[r] = s1[r] = _mm512_setzero_ps();
-    qk_amx_g8_unpack(w0, g, ub[0][0]);
-    if (two) qk_amx_g8_unpack(w1, g, ub[0][1]);
+    qk_x86_unpack_group__avx512vnni(w0, g, ub[0][0]);
+    if (two) qk_x86_unpack_group__avx512vnni(w1, g, ub[0][1]);
     for (int64_t G = 0; G <= groups; G++) {
         if (G < groups) {
             const uint8_t *u0 = ub[G & 1][0], *u1 = ub[G & 1][1];
@@ -312,17 +298,14 @@ static void qk_amx_g8_panels(const qk_x86_packed *P, const uint8_t *act, size_t 
                     _mm_prefetch((const char *)a + pf + o, _MM_HINT_T0);
                     if (two) _mm_prefetch((const char *)b + pf + o, _MM_HINT_T0);
                 }
-                qk_amx_g8_unpack(a, g, ub[(G + 1) & 1][0]);
-                if (two) qk_amx_g8_unpack(b, g, ub[(G + 1) & 1][1]);
+                qk_x86_unpack_group__avx512vnni(a, g, ub[(G + 1) & 1][0]);
+                if (two) qk_x86_unpack_group__avx512vnni(b, g, ub[(G + 1) & 1][1]);
             }
         }
         if (G > 0) { /* the previous group: its tile stores have landed */
             const int64_t F = G - 1;
-            qk_amx_g8_fold(P, (const int32_t(*)[16])ib[F & 1][0], w0 + (size_t)F * gb + P->code_bytes, act, rb,
-                           qbytes, F, s0);
-            if (two)
-                qk_amx_g8_fold(P, (const int32_t(*)[16])ib[F & 1][1], w1 + (size_t)F * gb + P->code_bytes, act, rb,
-                               qbytes, F, s1);
+            qk_amx_g8_fold((const int32_t(*)[16])ib[F & 1][0], w0 + (size_t)F * gb + P->code_bytes, s0);
+            if (two) qk_amx_g8_fold((const int32_t(*)[16])ib[F & 1][1], w1 + (size_t)F * gb + P->code_bytes, s1);
         }
     }
     const __m512 r16 = _mm512_set1_ps(0.0625f);
@@ -330,10 +313,9 @@ static void qk_amx_g8_panels(const qk_x86_packed *P, const uint8_t *act, size_t 
         const int64_t cols = ncols - p * QK_X86_NR;
         const __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
         const __m512 b = _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR);
-        for (int m = 0; m < 8; m++) { /* as qk_nib8_gemv8: nib_x8 sums are 16·isum */
+        for (int m = 0; m < 8; m++) { /* as qk_nib8_gemv8 for I4: nib_x8 sums are 16·isum */
             __m512 f = _mm512_mul_ps(p ? s1[m] : s0[m], r16);
-            if (P->act == QKERN_ACT_Q8_0) f = _mm512_add_ps(f, b);
-            else f = _mm512_fmadd_ps(f, _mm512_set1_ps(((const float *)(act + (size_t)m * rb + qbytes))[0]), b);
+            f = _mm512_fmadd_ps(f, _mm512_set1_ps(((const float *)(act + (size_t)m * rb + qbytes))[0]), b);
             _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, lm, f);
         }
     }

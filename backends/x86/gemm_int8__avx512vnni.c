@@ -970,19 +970,20 @@ static const qk_x86_utile_fn qk_u_i8[6] = {qk_u_i8_1, qk_u_i8_2, qk_u_i8_3, qk_u
 
 /* Two nib_x8 panels from p0 into ub: per group, g/4 chunks of 64 bytes (16 columns × 4 k),
  * the bytes 16·(code − 8) exactly as qk_x86_tile_int's QK_W4Z8 unpack makes them. */
-static void qk_x86_unpack_pair(const qk_x86_packed *P, int64_t p0, uint8_t *ub) {
+void qk_x86_unpack_group__avx512vnni(const uint8_t *src, int64_t g, uint8_t *dst) {
     const __m512i hin = _mm512_set1_epi8((char)0xF0);
-    const int64_t groups = P->groups, g = P->g;
+    for (int64_t v = 0; v < g / 8; v++) {
+        __m512i raw = _mm512_loadu_si512(src + v * 64);
+        _mm512_store_si512(dst + v * 128, _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin));
+        _mm512_store_si512(dst + v * 128 + 64, _mm512_and_si512(raw, hin));
+    }
+}
+
+static void qk_x86_unpack_pair(const qk_x86_packed *P, int64_t p0, uint8_t *ub) {
     for (int p = 0; p < 2; p++)
-        for (int64_t G = 0; G < groups; G++) {
-            const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G * P->group_bytes;
-            uint8_t *dst = ub + ((size_t)p * (size_t)groups + (size_t)G) * (size_t)g * 16;
-            for (int64_t v = 0; v < g / 8; v++) {
-                __m512i raw = _mm512_loadu_si512(src + v * 64);
-                _mm512_store_si512(dst + v * 128, _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin));
-                _mm512_store_si512(dst + v * 128 + 64, _mm512_and_si512(raw, hin));
-            }
-        }
+        for (int64_t G = 0; G < P->groups; G++)
+            qk_x86_unpack_group__avx512vnni(P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G * P->group_bytes,
+                                            P->g, ub + ((size_t)p * (size_t)P->groups + (size_t)G) * (size_t)P->g * 16);
 }
 
 /* Single-group (per-row scale) W8A8: no f32 sums live during the K loop, so the tile

@@ -32,26 +32,24 @@ static int qk_x86_bits(qkern_format f, qkern_act_mode act) {
     return (f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_NF4) ? 4 : 8;
 }
 
-/* The AMX kind of a packing (x86.h): the CPU, the OS permission and QKERN_DISABLE
- * (through qkern_cpu_features) allow it, and the group fits the K step. */
-static int qk_x86_amx_kind_for(const qk_x86_packed *P) {
+int qk_x86_amx_kind_of(qkern_format f, uint32_t flags, int64_t g, int single_group, qkern_act_mode act) {
 #if defined(QKERN_HAVE_AMX)
     if (!(qkern_cpu_features() & QKERN_CPU_AMX_INT8)) return QK_X86_AMX_NONE;
-    const int chunks = (int)(P->g / 4);
-    if (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_LLM_INT8) {
-        if (P->codes == QK_X86_INT8 && P->groups == 1 && chunks % 16 == 0 && P->format == QKERN_I8)
-            return qk_x86_amx_usable() ? QK_X86_AMX_W8ROW : QK_X86_AMX_NONE;
-        if (P->act == QKERN_ACT_I8_DYNAMIC && P->nib_x8 && P->scale_f16 && P->format == QKERN_I4 &&
-            (chunks == 8 || chunks % 16 == 0))
-            return qk_x86_amx_usable() ? QK_X86_AMX_I4 : QK_X86_AMX_NONE;
-    }
-    if (P->act == QKERN_ACT_Q8_0 && P->format == QKERN_Q4_0 && P->nib_x8 && P->scale_f16 && chunks == 8 &&
-        P->code_bytes == 256)
-        return qk_x86_amx_usable() ? QK_X86_AMX_Q4_0 : QK_X86_AMX_NONE;
+    const int64_t chunks = g / 4; /* k4-chunks per group: the K step takes 16, or all 8 */
+    int kind = QK_X86_AMX_NONE;
+    if (f == QKERN_I8 && single_group && (act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_LLM_INT8) &&
+        (g == 0 || chunks % 16 == 0))
+        kind = QK_X86_AMX_W8ROW;
+    else if (f == QKERN_I4 && !(flags & QKERN_QUANT_ASYMMETRIC) && act == QKERN_ACT_I8_DYNAMIC &&
+             (g == 0 || chunks == 8 || chunks % 16 == 0))
+        kind = QK_X86_AMX_I4;
+    else if (f == QKERN_Q4_0 && act == QKERN_ACT_Q8_0)
+        kind = QK_X86_AMX_Q4_0;
+    return kind != QK_X86_AMX_NONE && qk_x86_amx_usable() ? kind : QK_X86_AMX_NONE;
 #else
-    (void)P;
-#endif
+    (void)f, (void)flags, (void)g, (void)single_group, (void)act;
     return QK_X86_AMX_NONE;
+#endif
 }
 
 const char *qk_x86_amx_kernel_name(int kind) {
@@ -94,20 +92,13 @@ int qk_x86_matmul_supported(const qkern_quant_desc *d, qkern_act_mode act, int64
 
 const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode act) {
     if (!qk_x86_matmul_supported(d, act, 0)) return NULL;
-#if defined(QKERN_HAVE_AMX)
-    /* what qk_x86_amx_kind_for will pick (per-row W8A8 also needs K % 64 == 0, which the
-     * packed weights' own name then tells) */
-    if ((qkern_cpu_features() & QKERN_CPU_AMX_INT8) && qk_x86_amx_usable()) {
-        const qkern_format_info *info = qk_format_info(d->format);
-        const int64_t g = d->group == QKERN_GROUP_DEFAULT ? info->default_group : d->group;
-        if (d->format == QKERN_I8 && g == QKERN_GROUP_ROW && (act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_LLM_INT8))
-            return qk_x86_amx_kernel_name(QK_X86_AMX_W8ROW);
-        if (d->format == QKERN_I4 && !(d->flags & QKERN_QUANT_ASYMMETRIC) && act == QKERN_ACT_I8_DYNAMIC &&
-            (g == 32 || (g > 0 && g % 64 == 0)))
-            return qk_x86_amx_kernel_name(QK_X86_AMX_I4);
-        if (d->format == QKERN_Q4_0 && act == QKERN_ACT_Q8_0) return qk_x86_amx_kernel_name(QK_X86_AMX_Q4_0);
+    {
+        const int64_t g = d->group == QKERN_GROUP_DEFAULT ? qk_format_info(d->format)->default_group : d->group;
+        const int row = g == QKERN_GROUP_ROW || g == QKERN_GROUP_TENSOR;
+        /* per-row: K is not known here (W8A8 needs K % 64 == 0; the packed weights' name tells) */
+        const int kind = qk_x86_amx_kind_of(d->format, d->flags, row ? 0 : g, row, act);
+        if (kind) return qk_x86_amx_kernel_name(kind);
     }
-#endif
     switch (act) {
     case QKERN_ACT_I8_DYNAMIC:
         return d->format == QKERN_I8 ? "qk_gemm_i8_i8_8x32c4__avx512vnni" : "qk_gemm_i8_i4_6x32c4__avx512vnni";
@@ -307,7 +298,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
-    P->amx = qk_x86_amx_kind_for(P);
+    P->amx = qk_x86_amx_kind_of(f, w->desc.flags, P->g, P->groups == 1, act);
     /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4);
      * so does the AMX I4 kind */
     const int want_ubufs = (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16) ||

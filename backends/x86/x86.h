@@ -78,6 +78,11 @@ typedef struct qk_x86_packed {
  * k4-chunks (or the whole group when g = 32), so per-row W8A8 needs K % 64 == 0 and I4
  * g == 32 or g % 64 == 0; anything else stays on the vpdpbusd tiles. */
 const char *qk_x86_amx_kernel_name(int kind); /* NULL for QK_X86_AMX_NONE */
+/* The kind that weights of format f (flags) in groups of g elements (0: not known yet, a
+ * per-row layout before K is seen), single_group when one group spans K, get under
+ * activation mode act on this machine; QK_X86_AMX_NONE where AMX is absent, refused by the
+ * OS or masked. Packing and the kernel names both ask it. */
+int qk_x86_amx_kind_of(qkern_format f, uint32_t flags, int64_t g, int single_group, qkern_act_mode act);
 typedef enum qk_x86_amx_kind {
     QK_X86_AMX_NONE = 0,
     QK_X86_AMX_W8ROW = 1, /* I8 per-row × I8 dynamic / LLM.int8: B straight from the panels */
@@ -92,6 +97,9 @@ typedef enum qk_x86_amx_kind {
  * not run (another kind or a larger group: the caller runs the vpdpbusd GEMV tile). */
 int qk_x86_amx_gemv8__amx(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t n0,
                           int64_t n1, float *y, int64_t ldy);
+/* One nib_x8 panel-group (g/8 vectors of 64 bytes at src) as int8 bytes 16·(code − 8) in
+ * c4 chunks at dst (g·16 bytes): the unpacked layout of the I4 / Q4_0 GEMMs. */
+void qk_x86_unpack_group__avx512vnni(const uint8_t *src, int64_t g, uint8_t *dst);
 /* 1 once the process holds the AMX tile-data permission (asked on the first call). */
 int qk_x86_amx_usable(void);
 /* rows (a multiple of 16) × the panel pair at p0 over all of K; ub = the pair unpacked by
