@@ -1,6 +1,7 @@
 /* The x86 backend's table: probe, kernel names, and the matmul / quant entries that
  * forward to the AVX-512 files. This file has no ISA flags, so the table and the probe
  * run on any x86-64; the *avx512vnni.c functions are reached only after probe said yes. */
+#include <cpuid.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +73,41 @@ const qk_x86_tune qk_x86_tunes[] = {
     {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 
+/* AMD Zen (family 19h on: Zen 3/4/5) keeps the same tiles but streams the M ≤ 4 GEMV
+ * differently. Zen 4, 4096², 1.1 GiB rotated, 1 thread, read probe 32 GB/s, three
+ * alternating runs of (prefetch, gemv_panels) = the Xeon's (2048, 2) / (0, 1) / (0, 2) /
+ * (2048, 1): I4 g=128 21.8-23.9 / 23.8-28.0 / 24.2 / 21.2, Q4_0 22.7-23.7 / 27.1-28.3 /
+ * 24.2 / 24.3, Q8_0 25.4-25.6 / 31.9-32.1 / 28.5 / 25.8, Q4_1 24.2-25.0 / 27.5-28.5 /
+ * 25.8 / 26.2 GB/s: one stream and no software prefetch (its L2 stream prefetcher keeps
+ * one stream ahead by itself; a second stream or software prefetches disturb it). I8
+ * rows: (0, 1) 28.4-30.3 vs (0, 2) 29.0-31.6, so I8 keeps the common entry. */
+static const qk_x86_tune qk_x86_tunes_zen[] = {
+    {"i8_i4", 6, 2, 4, 128, 96, 0, 4096, 4096, 1, 1, "as the common i8_i4, GEMV: one stream, no prefetch (Zen)"},
+    {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, 4096, 4096, 1, 0, "as the common q8_0_q4_0, GEMV: one stream, no prefetch (Zen)"},
+    {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, 0, 0, 1, 0, "as the common q8_0_q8_0, GEMV: one stream, no prefetch (Zen)"},
+    {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, 0, 0, 1, 0, "as the common q8_1_q4_1, GEMV: one stream, no prefetch (Zen)"},
+    {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
+};
+
+int qk_x86_cpu_is_amd_zen(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    /* "AuthenticAMD" in ebx, edx, ecx */
+    if (b != 0x68747541u || d != 0x69746e65u || c != 0x444d4163u) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned family = ((a >> 8) & 0xF) + (((a >> 8) & 0xF) == 0xF ? ((a >> 20) & 0xFF) : 0);
+    return family >= 0x19;
+}
+
 const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
     const char *fam = "f32";
     if (act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_LLM_INT8) fam = f == QKERN_I8 ? "i8_i8" : "i8_i4";
     else if (act == QKERN_ACT_Q8_0) fam = f == QKERN_Q4_0 ? "q8_0_q4_0" : "q8_0_q8_0";
     else if (act == QKERN_ACT_Q8_1) fam = "q8_1_q4_1";
     else if (act == QKERN_ACT_FP8_E4M3 || act == QKERN_ACT_FP8_E5M2) fam = "fp8_fp8";
+    if (qk_x86_cpu_is_amd_zen())
+        for (const qk_x86_tune *t = qk_x86_tunes_zen; t->family; t++)
+            if (strcmp(t->family, fam) == 0) return t;
     for (const qk_x86_tune *t = qk_x86_tunes; t->family; t++)
         if (strcmp(t->family, fam) == 0) return t;
     return &qk_x86_tunes[0];

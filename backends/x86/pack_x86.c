@@ -10,6 +10,7 @@
 #include "kernels/format_half.h"
 #include "kernels/format_int.h"
 #include "kernels/format_internal.h"
+#include "kernels/packed_alloc.h"
 #include "kernels/qk_error.h"
 #include "qkern/context.h"
 
@@ -292,7 +293,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
         free(P);
         return qk_error(QKERN_INVALID_ARGUMENT, "x86 pack: packed size overflows size_t");
     }
-    P->w = aligned_alloc(64, (total + 63) / 64 * 64);
+    P->w = qk_packed_alloc(total);
     P->bias = aligned_alloc(64, (size_t)P->panels * QK_X86_NR * sizeof(float));
     int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1 ||
                   act == QKERN_ACT_LLM_INT8;

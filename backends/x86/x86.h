@@ -173,6 +173,7 @@ int qk_x86_matmul_supported(const qkern_quant_desc *desc, qkern_act_mode act, in
 const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *desc, qkern_act_mode act);
 
 extern const qk_x86_tune qk_x86_tunes[];
-const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act);
+const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act); /* per CPU kind */
+int qk_x86_cpu_is_amd_zen(void);
 
 #endif
