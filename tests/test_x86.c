@@ -340,6 +340,82 @@ START_TEST(test_mm_exact) {
 }
 END_TEST
 
+/* The tunables a CPU kind gets, and every (gemv_panels, prefetch) setting of the M ≤ 4
+ * GEMV giving scalar's bytes on any machine: the kernel runs with each setting in turn
+ * through the backend's own pack / prepare / compute, so the setting another CPU kind uses
+ * is exercised here too. N = 2048, K = 4096 packs past 4 MiB for I8 and Q4_0 (the huge-page
+ * allocation) and gives 128 panels. */
+static const wcase gemv_cases[] = {
+    {QKERN_I8, QKERN_GROUP_ROW, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_I4, 128, 0, QKERN_ACT_I8_DYNAMIC},
+    {QKERN_Q4_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q8_0, 32, 0, QKERN_ACT_Q8_0},
+    {QKERN_Q4_1, 32, 0, QKERN_ACT_Q8_1},
+};
+
+START_TEST(test_tunes_per_cpu) {
+    if (!have_x86()) return;
+    const qk_x86_tune *t = qk_x86_tune_for(QKERN_Q4_0, QKERN_ACT_Q8_0);
+    ck_assert_str_eq(t->family, "q8_0_q4_0");
+    if (qk_x86_cpu_is_amd_zen()) {
+        ck_assert_int_eq(t->gemv_panels, 1);
+        ck_assert_int_eq(t->prefetch, 0);
+    } else {
+        ck_assert_int_eq(t->gemv_panels, 2);
+        ck_assert_int_eq(t->prefetch, 2048);
+    }
+    ck_assert_str_eq(qk_x86_tune_for(QKERN_I8, QKERN_ACT_I8_DYNAMIC)->family, "i8_i8");
+}
+END_TEST
+
+START_TEST(test_gemv_settings_identical) {
+    if (!have_x86()) return;
+    const wcase *c = &gemv_cases[_i];
+    const int64_t n = 2048, k = 4096;
+    qkern_context *cs = ctx_named("scalar", 1);
+    qk_qbuf b;
+    make_weights(&b, c, n, k, 1234 + _i, 1);
+    qkern_matmul_options o;
+    qkern_matmul_options_init(&o);
+    o.act = c->act;
+    qk_x86_packed *P = NULL;
+    ck_assert_msg(qk_x86_pack(&b.t, &o, &P) == QKERN_OK, "pack: %s", qkern_last_error());
+    if (c->f == QKERN_I8 || c->f == QKERN_Q4_0)
+        ck_assert_msg(((uintptr_t)P->w & ((2u << 20) - 1)) == 0, "packed weights past 4 MiB are 2 MiB aligned");
+    const qk_x86_tune *t0 = P->tune;
+    const int64_t ms[] = {1, 3};
+    for (size_t mi = 0; mi < 2; mi++) {
+        const int64_t m = ms[mi];
+        float *x = malloc(sizeof(float) * (size_t)(m * k)), *ys = malloc(sizeof(float) * (size_t)(m * n));
+        float *y = malloc(sizeof(float) * (size_t)(m * n));
+        uint8_t *scratch = aligned_alloc(64, qk_x86_act_row_bytes(P) * (size_t)m);
+        make_x(x, m, k, 77 + (uint64_t)mi, 1);
+        run_mm(cs, &b.t, c, NULL, m, x, ys, "scalar");
+        qk_x86_prepare_act__avx512vnni(P, x, k, 0, m, scratch);
+        for (int gp = 1; gp <= 2; gp++)
+            for (int pf = 0; pf <= 2048; pf += 2048) {
+                qk_x86_tune v = *t0;
+                v.gemv_panels = gp;
+                v.prefetch = pf;
+                P->tune = &v;
+                memset(y, 0xFF, sizeof(float) * (size_t)(m * n));
+                /* two calls, as the front end's column tasks split it */
+                qk_x86_compute_int8__avx512vnni(P, scratch, 0, m, 0, 1024, y, n);
+                qk_x86_compute_int8__avx512vnni(P, scratch, 0, m, 1024, n, y, n);
+                P->tune = t0;
+                for (int64_t i = 0; i < m * n; i++)
+                    ck_assert_msg(memcmp(&y[i], &ys[i], 4) == 0,
+                                  "case %d m=%lld gemv_panels=%d prefetch=%d [%lld]: x86 %.9g scalar %.9g", _i,
+                                  (long long)m, gp, pf, (long long)i, (double)y[i], (double)ys[i]);
+            }
+        free(x); free(ys); free(y); free(scratch);
+    }
+    qk_x86_packed_free(P);
+    qk_qbuf_free(&b);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
 /* Random data, every mode, against scalar within the conformance bound
  * |y - y_ref| ≤ 1e-5·Σ|w·x| + 1e-6 (Σ from the scalar dequantised weights). */
 START_TEST(test_mm_bound) {
@@ -581,6 +657,10 @@ static Suite *x86_suite(void) {
     t = tcase_create("matmul");
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, test_mm_exact, 0, N_MM_CASES);
+    tcase_add_test(t, test_tunes_per_cpu);
+    printf("x86 tunables: %s\n", qk_x86_cpu_is_amd_zen() ? "AMD Zen set (GEMV: one stream, no software prefetch)"
+                                                          : "common set (GEMV: two streams, 2 KiB prefetch)");
+    tcase_add_loop_test(t, test_gemv_settings_identical, 0, (int)(sizeof gemv_cases / sizeof gemv_cases[0]));
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
     if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
