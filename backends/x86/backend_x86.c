@@ -18,7 +18,9 @@
  * L3; vpdpbusd zmm 1/cycle, ~450 GOPS per core), then an Intel Xeon with AMX under KVM
  * (2 vCPU, 2 MiB L2, panels do not stay in L3; vpdpbusd zmm 2/cycle, ~800 GOPS per core,
  * read 16 GB/s per core), timing compute() in thread CPU time or the bench in one run;
- * docs/performance-x86.md has the runs. On a CPU with AMX-INT8 the whole 16-row blocks of
+ * docs/performance-x86.md has the runs. This table is the common set (the Xeon's values
+ * where the two machines disagreed); qk_x86_tunes_zen below overrides the GEMV streaming
+ * on AMD Zen. On a CPU with AMX-INT8 the whole 16-row blocks of
  * the i8_i8 and i8_i4 GEMMs run on the tile unit (gemm_int8__amx.c, no tunables yet); these
  * tiles then take the rows left over and every GEMV. Common to all:
  *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in L2 while m_block
