@@ -147,6 +147,19 @@ QK_AI __m512i qk_x86_zero_bytes(const uint8_t *z) {
     return _mm512_mullo_epi32(v, _mm512_set1_epi32(0x01010101));
 }
 
+/* acc[m][p] += (activation dword at row m, byte off) · w[p], for MR rows and NP panels. */
+QK_AI void qk_x86_dot_rows(__m512i acc[8][2], const uint8_t *x, size_t rb, int64_t off, const __m512i w[2],
+                           const int MR, const int NP) {
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++) {
+        int32_t xv;
+        memcpy(&xv, x + (size_t)m * rb + off, 4);
+        __m512i xb = _mm512_set1_epi32(xv);
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, w[p]);
+    }
+}
+
 QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP,
                            const int WK, const int AK, const int GEMV) {
@@ -200,14 +213,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                     w[p] = _mm512_loadu_si512(cp[p] + c * 64);
                     if (GEMV) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
                 }
-#pragma GCC unroll 16
-                for (int m = 0; m < MR; m++) {
-                    int32_t xv;
-                    memcpy(&xv, xa + (size_t)m * rb + c * 4, 4);
-                    __m512i xb = _mm512_set1_epi32(xv);
-#pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, w[p]);
-                }
+                qk_x86_dot_rows(acc, xa, rb, c * 4, w, MR, NP);
             }
         } else {
             for (int64_t v = 0; v < g / 8; v++) {
@@ -1018,14 +1024,7 @@ QK_AI void qk_x86_tile_w8row(const qk_x86_packed *P, const uint8_t *act, size_t 
             if (pf) _mm_prefetch((const char *)pan + (size_t)p * pb + c * 64 + pf, _MM_HINT_T0);
             w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
         }
-#pragma GCC unroll 16
-        for (int m = 0; m < MR; m++) {
-            int32_t xv;
-            memcpy(&xv, act + (size_t)m * rb + c * 4, 4);
-            __m512i xb = _mm512_set1_epi32(xv);
-#pragma GCC unroll 4
-            for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, w[p]);
-        }
+        qk_x86_dot_rows(acc, act, rb, c * 4, w, MR, NP);
     }
 #pragma GCC unroll 4
     for (int p = 0; p < NP; p++) {
