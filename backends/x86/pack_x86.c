@@ -148,6 +148,15 @@ typedef struct qk_x86_row {
 static float qk_ld_f32(const void *p, size_t i) { float v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
 static uint16_t qk_ld_u16(const void *p, size_t i) { uint16_t v; memcpy(&v, (const char *)p + i * 2, 2); return v; }
 
+/* A ggml 4-bit block's 16 bytes as its 32 codes: element j in the low nibble of byte j,
+ * element j + 16 in its high nibble. */
+static void qk_ggml_nibbles(const uint8_t qs[16], uint8_t *code) {
+    for (int j = 0; j < 16; j++) {
+        code[j] = qs[j] & 0xF;
+        code[j + 16] = qs[j] >> 4;
+    }
+}
+
 static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const qk_x86_packed *P, int64_t n,
                               qk_x86_row *r) {
     const uint8_t *row = (const uint8_t *)w->data + (size_t)n * L->row_bytes;
@@ -217,10 +226,7 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
         for (int64_t G = 0; G < P->groups; G++) {
             qk_block_q4_0 b[1]; /* copied out: the caller's blocks may sit at an odd address */
             memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
-            for (int j = 0; j < 16; j++) {
-                r->code[G * 32 + j] = b[0].qs[j] & 0xF;
-                r->code[G * 32 + j + 16] = b[0].qs[j] >> 4;
-            }
+            qk_ggml_nibbles(b[0].qs, r->code + G * 32);
             r->scale[G] = b[0].d;
         }
         break;
@@ -229,10 +235,7 @@ static void qk_x86_decode_row(const qkern_qtensor *w, const qk_layout *L, const 
         for (int64_t G = 0; G < P->groups; G++) {
             qk_block_q4_1 b[1]; /* copied out: the caller's blocks may sit at an odd address */
             memcpy(b, row + (size_t)G * sizeof b[0], sizeof b[0]);
-            for (int j = 0; j < 16; j++) {
-                r->code[G * 32 + j] = b[0].qs[j] & 0xF;
-                r->code[G * 32 + j + 16] = b[0].qs[j] >> 4;
-            }
+            qk_ggml_nibbles(b[0].qs, r->code + G * 32);
             r->scale[G] = b[0].d;
             r->min[G] = b[0].m;
         }
