@@ -69,6 +69,8 @@ START_TEST(test_probe) {
     ck_assert_str_eq(why, "no AVX-512 VNNI on this CPU");
     ck_assert_int_eq(qk_backend_x86.probe(NEED & ~QKERN_CPU_AVX512VNNI, why, sizeof why), 0);
     ck_assert_int_eq(qk_backend_x86.probe(NEED, why, sizeof why), 1);
+    /* available: the note describe prints says which tunables this CPU kind gets */
+    ck_assert_str_eq(why, qk_x86_cpu_is_amd_zen() ? "tunables: AMD Zen set" : "tunables: common set");
     /* The backend the library picks follows the masked features. */
     qkern_context *ctx = qk_test_context(1);
     if (!have_x86()) ck_assert_str_ne(qkern_context_backend(ctx), "x86");

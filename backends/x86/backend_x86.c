@@ -116,7 +116,10 @@ const qk_x86_tune *qk_x86_tune_for(qkern_format f, qkern_act_mode act) {
 }
 
 static int qk_x86_probe(uint64_t cpu, char *why, size_t n) {
-    if ((cpu & QK_X86_NEED) == QK_X86_NEED) return 1;
+    if ((cpu & QK_X86_NEED) == QK_X86_NEED) {
+        snprintf(why, n, "tunables: %s", qk_x86_cpu_is_amd_zen() ? "AMD Zen set" : "common set");
+        return 1;
+    }
     snprintf(why, n, "no AVX-512 VNNI on this CPU");
     return 0;
 }
