@@ -80,6 +80,31 @@ static float qk_x86_quant_q8_block(const float *x, uint8_t *q, int32_t *sum) {
     return d;
 }
 
+/* The signed part of an activation row (x86.h): qx = byte ^ 0x80 and, per group, the
+ * record {−128·Σ qx, d}; Σ qx = Σ bytes − 128·g, the byte sum by vpsadbw. */
+static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, const float *d) {
+    const int64_t groups = P->groups, g = P->g, kp = groups * g;
+    uint8_t *sq = row + qk_x86_act_signed_off(P);
+    uint8_t *rec = sq + ((size_t)kp + 63) / 64 * 64;
+    const __m512i b80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    for (int64_t i = 0; i < kp; i += 64) {
+        __mmask64 t = kp - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (kp - i)) - 1);
+        _mm512_mask_storeu_epi8(sq + i, t, _mm512_xor_si512(_mm512_maskz_loadu_epi8(t, row + i), b80));
+    }
+    for (int64_t G = 0; G < groups; G++) {
+        const uint8_t *u = row + G * g;
+        __m512i s = zero;
+        for (int64_t j = 0; j < g; j += 64) {
+            __mmask64 t = g - j >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (g - j)) - 1);
+            s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(t, u + j), zero));
+        }
+        int32_t corr = (int32_t)(-128 * ((int64_t)_mm512_reduce_add_epi64(s) - 128 * g));
+        float dg = d ? d[G] : 0.0f;
+        memcpy(rec + (size_t)G * 8, &corr, 4);
+        memcpy(rec + (size_t)G * 8 + 4, &dg, 4);
+    }
+}
+
 void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
                                     uint8_t *scratch) {
     const size_t rb = qk_x86_act_row_bytes(P);
@@ -101,6 +126,7 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
             qk_i8_params(qk_x86_absmax(xr, K), &sx, &ix);
             qk_x86_quant_i8_row(xr, K, kp, ix, row);
             sc[0] = sx;
+            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, NULL);
             break;
         }
         case QKERN_ACT_Q8_0:
@@ -112,6 +138,7 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
                 sc[b] = qk_f16_to_f32(qk_f32_to_f16(d));
                 if (P->act == QKERN_ACT_Q8_1) sc[P->groups + b] = qk_f16_to_f32(qk_f32_to_f16((float)sum * d));
             }
+            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, sc);
             break;
         }
         case QKERN_ACT_FP8_E4M3:
@@ -715,42 +742,39 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
 }
 
 /* M = 8 GEMV for nib_x8 codes (symmetric I4 × I8_DYNAMIC, Q4_0 × Q8_0): 8 rows × 1 panel,
- * the K loop in inline asm. Each 64-byte nibble vector is unpacked once (3 integer ops) and
- * feeds 16 vpdpbusd; one panel is streamed front to back, so the weights are read once;
- * 8 int32 accumulators (zmm0-7) and 8 f32 sums (zmm8-15) stay in registers. The +128
- * compensation is recomputed (2 vpdpbusd with 0x80 bytes per vector, subtracted at the
- * group's end) rather than streamed: streaming it adds 64 B per 288 B of Q4_0; it is 8-22 %
- * faster with the weights in cache but measured 4-8 % slower from DRAM, the case a GEMV is
- * for (docs/performance-x86.md). On Zen 4 only vmulps / vfmadd231ps share the two pipes of vpdpbusd
- * (docs/performance-x86.md), so per 32-block of one panel the floor is 64 + 8 vpdpbusd +
- * 8 mul + 8 fma = 88 pipe cycles for 288 bytes. Same arithmetic per output as
- * qk_x86_tile_int. */
+ * the K loop in inline asm. Each 64-byte nibble vector is unpacked once into unsigned bytes
+ * 16·code (shift, then (v & 0xF0) ^ 0x80 in one vpternlogd each half) and feeds 16
+ * vpdpbusd against the signed activation copy (x86.h); each row's int32 sum starts at its
+ * group's −128·Σ qx, so no weight compensation is needed: 16 vpdpbusd per 64 bytes instead
+ * of 18 (it was recomputed: 2 vpdpbusd with 0x80 bytes, or streamed: 64 B more per 288 B of
+ * Q4_0, slower from DRAM). One panel is streamed front to back, so the weights are read
+ * once; 8 int32 accumulators (zmm0-7) and 8 f32 sums (zmm8-15) stay in registers. Per
+ * 32-block of one panel the floor on Zen 4 (where only vmulps / vfmadd231ps share the
+ * vpdpbusd pipes) is 64 vpdpbusd + 8 mul + 8 fma = 80 pipe cycles for 288 bytes. Same
+ * int32 sums and f32 operations per output as qk_x86_tile_int. */
 #define QK_G8_ROW(R, X)                                                                                       \
     "vpbroadcastd " X ", %%zmm19\n\t"                                                                       \
     "vpbroadcastd 4+" X ", %%zmm20\n\t"                                                                     \
-    "vpdpbusd %%zmm17, %%zmm19, %%zmm" #R "\n\t"                                                            \
-    "vpdpbusd %%zmm18, %%zmm20, %%zmm" #R "\n\t"
+    "vpdpbusd %%zmm19, %%zmm17, %%zmm" #R "\n\t"                                                            \
+    "vpdpbusd %%zmm20, %%zmm18, %%zmm" #R "\n\t"
 #define QK_G8_KLOOP                                                                                           \
     "1:\n\t"                                                                                                \
-    "vpxord %%zmm0, %%zmm0, %%zmm0\n\t vpxord %%zmm1, %%zmm1, %%zmm1\n\t vpxord %%zmm2, %%zmm2, %%zmm2\n\t"   \
-    "vpxord %%zmm3, %%zmm3, %%zmm3\n\t vpxord %%zmm4, %%zmm4, %%zmm4\n\t vpxord %%zmm5, %%zmm5, %%zmm5\n\t"   \
-    "vpxord %%zmm6, %%zmm6, %%zmm6\n\t vpxord %%zmm7, %%zmm7, %%zmm7\n\t vpxord %%zmm26, %%zmm26, %%zmm26\n\t" \
+    "vpbroadcastd (%[d0]), %%zmm0\n\t vpbroadcastd (%[d0],%[rb],1), %%zmm1\n\t"                              \
+    "vpbroadcastd (%[d0],%[rb],2), %%zmm2\n\t vpbroadcastd (%[d3]), %%zmm3\n\t"                             \
+    "vpbroadcastd (%[d3],%[rb],1), %%zmm4\n\t vpbroadcastd (%[d3],%[rb],2), %%zmm5\n\t"                     \
+    "vpbroadcastd (%[d6]), %%zmm6\n\t vpbroadcastd (%[d6],%[rb],1), %%zmm7\n\t"                             \
     "mov %[nv], %[iv]\n\t"                                                                                  \
     "2:\n\t"                                                                                                \
     "prefetcht0 (%[w],%[pf],1)\n\t"                                                                        \
-    "vmovdqu64 (%[w]), %%zmm17\n\t"                                                                         \
-    "vpandd %%zmm16, %%zmm17, %%zmm18\n\t"                                                                  \
-    "vpsllw $4, %%zmm17, %%zmm17\n\t"                                                                       \
-    "vpandd %%zmm16, %%zmm17, %%zmm17\n\t"                                                                  \
-    "vpdpbusd %%zmm18, %%zmm21, %%zmm26\n\t vpdpbusd %%zmm17, %%zmm21, %%zmm26\n\t"                        \
+    "vmovdqu64 (%[w]), %%zmm18\n\t"                                                                         \
+    "vpsllw $4, %%zmm18, %%zmm17\n\t"                                                                       \
+    "vpternlogd $0x6A, %%zmm21, %%zmm16, %%zmm18\n\t"                                                       \
+    "vpternlogd $0x6A, %%zmm21, %%zmm16, %%zmm17\n\t"                                                       \
     QK_G8_ROW(0, "(%[x0])") QK_G8_ROW(1, "(%[x0],%[rb],1)") QK_G8_ROW(2, "(%[x0],%[rb],2)")          \
     QK_G8_ROW(3, "(%[x3])") QK_G8_ROW(4, "(%[x3],%[rb],1)") QK_G8_ROW(5, "(%[x3],%[rb],2)")          \
     QK_G8_ROW(6, "(%[x6])") QK_G8_ROW(7, "(%[x6],%[rb],1)")                                            \
     "add $64, %[w]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t add $8, %[x6]\n\t"                              \
     "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
-    "vpsubd %%zmm26, %%zmm0, %%zmm0\n\t vpsubd %%zmm26, %%zmm1, %%zmm1\n\t vpsubd %%zmm26, %%zmm2, %%zmm2\n\t" \
-    "vpsubd %%zmm26, %%zmm3, %%zmm3\n\t vpsubd %%zmm26, %%zmm4, %%zmm4\n\t vpsubd %%zmm26, %%zmm5, %%zmm5\n\t" \
-    "vpsubd %%zmm26, %%zmm6, %%zmm6\n\t vpsubd %%zmm26, %%zmm7, %%zmm7\n\t"                                 \
     "vcvtph2ps (%[w]), %%zmm24\n\t"
 #define QK_G8_FOLD_I8(R, F) "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm24, %%zmm" #R ", %%zmm" #F "\n\t"
 #define QK_G8_FOLD_Q8(R, F, D)                                                                                \
@@ -767,25 +791,25 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
 #define QK_G8_CLOBBER                                                                                         \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
-        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm24", "xmm25", "xmm26", "cc", "memory"
+        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm24", "xmm25", "cc", "memory"
 
-/* n groups of one panel (from w, activation columns from x0 / d0) added to the 8 × 16
- * f32 sums at acc. */
+/* n groups of one panel (from w; signed activation columns from x0, the rows' group
+ * records {−128·Σ qx, d} from d0, both in the signed part of the rows, x86.h) added to the
+ * 8 × 16 f32 sums at acc. */
 static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const uint8_t *x0, const uint8_t *d0,
                               size_t rb, int64_t n, float *acc) {
-    const uint8_t *x3 = x0 + 3 * rb, *x6 = x0 + 6 * rb;
+    const uint8_t *x3 = x0 + 3 * rb, *x6 = x0 + 6 * rb, *d3 = d0 + 3 * rb, *d6 = d0 + 6 * rb;
     const int64_t srb = (int64_t)rb, nv = P->g / 8, sb = (int64_t)(P->group_bytes - P->code_bytes);
     const int64_t pf = P->tune->gemv8_prefetch;
     int64_t iv;
     const __m512i hin = _mm512_set1_epi8((char)0xF0), b80 = _mm512_set1_epi8((char)0x80);
     if (P->act == QKERN_ACT_Q8_0) {
-        const uint8_t *d3 = d0 + 3 * rb, *d6 = d0 + 6 * rb;
         __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
-                         QK_G8_FOLD_Q8(0, 8, "(%[d0])") QK_G8_FOLD_Q8(1, 9, "(%[d0],%[rb],1)")
-                         QK_G8_FOLD_Q8(2, 10, "(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "(%[d3])")
-                         QK_G8_FOLD_Q8(4, 12, "(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "(%[d3],%[rb],2)")
-                         QK_G8_FOLD_Q8(6, 14, "(%[d6])") QK_G8_FOLD_Q8(7, 15, "(%[d6],%[rb],1)")
-                         "add %[sb], %[w]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t add $4, %[d6]\n\t"
+                         QK_G8_FOLD_Q8(0, 8, "4(%[d0])") QK_G8_FOLD_Q8(1, 9, "4(%[d0],%[rb],1)")
+                         QK_G8_FOLD_Q8(2, 10, "4(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "4(%[d3])")
+                         QK_G8_FOLD_Q8(4, 12, "4(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "4(%[d3],%[rb],2)")
+                         QK_G8_FOLD_Q8(6, 14, "4(%[d6])") QK_G8_FOLD_Q8(7, 15, "4(%[d6],%[rb],1)")
+                         "add %[sb], %[w]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t add $8, %[d6]\n\t"
                          "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
                          : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
                            [d3] "+r"(d3), [d6] "+r"(d6), [n] "+r"(n), [iv] "=&r"(iv)
@@ -795,10 +819,10 @@ static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const ui
         __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
                          QK_G8_FOLD_I8(0, 8) QK_G8_FOLD_I8(1, 9) QK_G8_FOLD_I8(2, 10) QK_G8_FOLD_I8(3, 11)
                          QK_G8_FOLD_I8(4, 12) QK_G8_FOLD_I8(5, 13) QK_G8_FOLD_I8(6, 14) QK_G8_FOLD_I8(7, 15)
-                         "add %[sb], %[w]\n\t"
+                         "add %[sb], %[w]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t add $8, %[d6]\n\t"
                          "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
-                         : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [n] "+r"(n),
-                           [iv] "=&r"(iv)
+                         : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
+                           [d3] "+r"(d3), [d6] "+r"(d6), [n] "+r"(n), [iv] "=&r"(iv)
                          : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
                          : QK_G8_CLOBBER);
     }
@@ -816,12 +840,13 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
     const int64_t groups = P->groups, g = P->g;
     int64_t gs = P->tune->gemv8_kb / g;
     if (gs < 1) gs = 1;
+    const size_t so = qk_x86_act_signed_off(P), kq = ((size_t)(groups * g) + 63) / 64 * 64;
     memset(acc, 0, sizeof(float) * (size_t)np * 8 * QK_X86_NR);
     for (int64_t G0 = 0; G0 < groups; G0 += gs) {
         const int64_t n = groups - G0 < gs ? groups - G0 : gs;
         for (int64_t p = 0; p < np; p++) {
             const uint8_t *w = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G0 * P->group_bytes;
-            qk_nib8_gemv8_asm(P, w, act + G0 * g, act + qbytes + (size_t)G0 * 4, rb, n, acc[p][0]);
+            qk_nib8_gemv8_asm(P, w, act + so + G0 * g, act + so + kq + (size_t)G0 * 8, rb, n, acc[p][0]);
         }
     }
     /* y = bias + (sx ·) Σ / 16: the nib_x8 sums are 16·isum, scaled back exactly */
@@ -1204,7 +1229,7 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
     /* M ≤ gemv_max_m: one pass over the weights, one panel stream, all rows at once. */
     const int use_gemv = !row_w8 && m <= P->tune->gemv_max_m;
     /* M = 8 on nib_x8 codes: the 8-row asm GEMV tile, one pass over the weights */
-    const int gemv8 = !use_gemv && P->nib_x8 && m == 8 && P->tune->gemv8_kb > 0;
+    const int gemv8 = !use_gemv && qk_x86_act_signed(P) && m == 8 && P->tune->gemv8_kb > 0;
     /* The tile comes from the tunables (x86.h), bounded by the tiles instantiated here. */
     const int tmr = P->tune->mr < 1 ? 1 : P->tune->mr, tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     const int mr = row_w8 ? (tmr > 8 ? 8 : tmr) : use_gemv ? (int)m : (tmr > 6 ? 6 : tmr);

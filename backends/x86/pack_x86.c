@@ -413,12 +413,22 @@ void qk_x86_packed_free(qk_x86_packed *P) {
     free(P);
 }
 
+int qk_x86_act_signed(const qk_x86_packed *P) {
+    /* g ≤ 2^16: −128·Σ qx of a group fits in int32 */
+    return P->nib_x8 && (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_Q8_0) && P->g <= 65536;
+}
+
+size_t qk_x86_act_signed_off(const qk_x86_packed *P) {
+    size_t kp = (size_t)(P->groups * P->g);
+    size_t nscale = P->act == QKERN_ACT_Q8_0 ? (size_t)P->groups : P->act == QKERN_ACT_Q8_1 ? 2 * (size_t)P->groups : 1;
+    return (kp + 63) / 64 * 64 + (nscale * sizeof(float) + 63) / 64 * 64;
+}
+
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
     size_t kp = (size_t)(P->groups * P->g);
     if (P->act == QKERN_ACT_FLOAT) return (kp * sizeof(float) + 63) / 64 * 64;
     if (P->bits == 16) return (kp * 2 + 63) / 64 * 64 + 64;
-    size_t bytes = (kp + 63) / 64 * 64;
-    size_t nscale = P->act == QKERN_ACT_Q8_0 ? (size_t)P->groups : P->act == QKERN_ACT_Q8_1 ? 2 * (size_t)P->groups : 1;
-    bytes += (nscale * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = qk_x86_act_signed_off(P);
+    if (qk_x86_act_signed(P)) bytes += (kp + 63) / 64 * 64 + ((size_t)P->groups * 8 + 63) / 64 * 64;
     return bytes;
 }

@@ -140,11 +140,18 @@ typedef struct qk_x86_tune {
 } qk_x86_tune;
 
 /* Activation scratch row for the integer modes: K unsigned bytes (qx + 128), padded to 64,
- * then f32 scales: 1 (I8_DYNAMIC, LLM_INT8), K/32 d (Q8_0), K/32 d + K/32 s (Q8_1).
+ * then f32 scales: 1 (I8_DYNAMIC, LLM_INT8), K/32 d (Q8_0), K/32 d + K/32 s (Q8_1),
+ * padded to 64. nib_x8 weights with I8_DYNAMIC or Q8_0 activations (qk_x86_act_signed)
+ * add, at qk_x86_act_signed_off: the K bytes again as signed qx, padded to 64, then per
+ * group an 8-byte record {int32 −128·Σ qx, f32 d (Q8_0; 0 for I8_DYNAMIC)}, padded to 64.
+ * The M = 8 GEMV tile multiplies unsigned 16·code by signed qx and needs no weight
+ * compensation: 16·Σ(code − 8)·qx = Σ 16·code·qx − 128·Σ qx.
  * FP8 modes: K BF16 values of the FP8 activations, padded to 64 bytes, then sx.
  * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
  * comes first (qk_llm_int8_header_bytes), rows after it. */
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P);
+int qk_x86_act_signed(const qk_x86_packed *P);
+size_t qk_x86_act_signed_off(const qk_x86_packed *P);
 
 /* ISA entry points (gemm_int8__avx512vnni.c, gemm_f32__avx512vnni.c). */
 void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
