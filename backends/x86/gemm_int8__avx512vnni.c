@@ -187,9 +187,15 @@ QK_AI void qk_x86_dot_rows(__m512i acc[8][2], const uint8_t *x, size_t rb, int64
     }
 }
 
+/* GEMV: 0 = a GEMM tile (compensation loaded), 1 = a GEMV tile that recomputes the
+ * compensation from the weights it streams, 2 = a GEMV tile on nib_x8 codes that needs none:
+ * unsigned 16·code against the rows' signed activation copy, each sum starting at the
+ * group's −128·Σ qx (x86.h, as the M = 8 asm tile). */
 QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint8_t *act, size_t rb, size_t qbytes,
                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP,
                            const int WK, const int AK, const int GEMV) {
+    const int SG = GEMV == 2 && WK == QK_W4Z8;
+    const size_t so = SG ? qk_x86_act_signed_off(P) : 0, kq = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
@@ -227,10 +233,14 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
 #pragma GCC unroll 4
             for (int p = 0; p < NP; p++)
             {
-                acc[m][p] = GEMV ? _mm512_setzero_si512() : _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR);
+                int32_t corr = 0;
+                if (SG) memcpy(&corr, act + (size_t)m * rb + so + kq + (size_t)G * 8, 4);
+                acc[m][p] = SG     ? _mm512_set1_epi32(corr)
+                            : GEMV ? _mm512_setzero_si512()
+                                   : _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR);
                 if (SPLIT) acc2[m & 3][p] = _mm512_setzero_si512();
             }
-        const uint8_t *xa = act + G * g;
+        const uint8_t *xa = act + (SG ? so : 0) + G * g;
         if (WK == QK_W8 || WK == QK_W8U) {
             for (int64_t c = 0; c < g / 4; c++) {
                 __m512i w[2];
@@ -238,7 +248,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                 for (int p = 0; p < NP; p++) {
                     if (pf) _mm_prefetch((const char *)cp[p] + c * 64 + pf, _MM_HINT_T0);
                     w[p] = _mm512_loadu_si512(cp[p] + c * 64);
-                    if (GEMV) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
+                    if (GEMV == 1) cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, w[p]);
                 }
                 qk_x86_dot_rows(acc, xa, rb, c * 4, w, MR, NP);
             }
@@ -249,7 +259,10 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                 for (int p = 0; p < NP; p++) {
                     if (pf) _mm_prefetch((const char *)gp[p] + v * 64 + pf, _MM_HINT_T0);
                     __m512i raw = _mm512_loadu_si512(gp[p] + v * 64);
-                    if (WK == QK_W4Z8) { /* nib_x8 codes: 16·(code - 8) by masking into the high nibble */
+                    if (SG) { /* nib_x8 codes as unsigned 16·code: (v & 0xF0) ^ 0x80 */
+                        wl[p] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(raw, 4), hin, b80, 0x6A);
+                        wh[p] = _mm512_ternarylogic_epi32(raw, hin, b80, 0x6A);
+                    } else if (WK == QK_W4Z8) { /* nib_x8 codes: 16·(code - 8) by masking into the high nibble */
                         wl[p] = _mm512_and_si512(_mm512_slli_epi16(raw, 4), hin);
                         wh[p] = _mm512_and_si512(raw, hin);
                     } else {
@@ -260,7 +273,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                         wl[p] = _mm512_sub_epi8(wl[p], zv[p]);
                         wh[p] = _mm512_sub_epi8(wh[p], zv[p]);
                     }
-                    if (GEMV) {
+                    if (GEMV == 1) {
                         cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, wl[p]);
                         if (SPLIT) cacc2[p] = _mm512_dpbusd_epi32(cacc2[p], b80, wh[p]);
                         else cacc[p] = _mm512_dpbusd_epi32(cacc[p], b80, wh[p]);
@@ -274,6 +287,12 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                     __m512i bl = _mm512_set1_epi32(xl), bh = _mm512_set1_epi32(xh);
 #pragma GCC unroll 4
                     for (int p = 0; p < NP; p++) {
+                        if (SG) { /* weights unsigned, activations signed */
+                            acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], wl[p], bl);
+                            if (SPLIT) acc2[m & 3][p] = _mm512_dpbusd_epi32(acc2[m & 3][p], wh[p], bh);
+                            else acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], wh[p], bh);
+                            continue;
+                        }
                         acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], bl, wl[p]);
                         if (SPLIT) acc2[m & 3][p] = _mm512_dpbusd_epi32(acc2[m & 3][p], bh, wh[p]);
                         else acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], bh, wh[p]);
@@ -289,8 +308,8 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
             if (AK == QK_A_Q8_1) mw = qk_x86_load_scales(gp[p] + cb + 32, 1);
 #pragma GCC unroll 16
             for (int m = 0; m < MR; m++) {
-                __m512i isum = GEMV ? _mm512_sub_epi32(acc[m][p], cacc[p]) : acc[m][p];
-                if (SPLIT) isum = _mm512_add_epi32(isum, _mm512_sub_epi32(acc2[m & 3][p], cacc2[p]));
+                __m512i isum = GEMV == 1 ? _mm512_sub_epi32(acc[m][p], cacc[p]) : acc[m][p];
+                if (SPLIT) isum = _mm512_add_epi32(isum, GEMV == 1 ? _mm512_sub_epi32(acc2[m & 3][p], cacc2[p]) : acc2[m & 3][p]);
                 __m512 fs = _mm512_cvtepi32_ps(isum);
                 if (AK == QK_A_I8) {
                     facc[m][p] = _mm512_fmadd_ps(fs, sw, facc[m][p]);
@@ -864,6 +883,16 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
     }
 }
 
+/* The nib_x8 families' GEMV tiles on the signed activation copy (GEMV = 2), M ≤ 4. */
+#define QK_SFAMILY(F, AK)                                                                                       \
+    QK_TILE(F##_s1, 1, 1, QK_W4Z8, AK, 2) QK_TILE(F##_s2, 2, 1, QK_W4Z8, AK, 2)                                 \
+    QK_TILE(F##_s3, 3, 1, QK_W4Z8, AK, 2) QK_TILE(F##_s4, 4, 1, QK_W4Z8, AK, 2)                                 \
+    QK_TILE(F##_t1, 1, 2, QK_W4Z8, AK, 2) QK_TILE(F##_t2, 2, 2, QK_W4Z8, AK, 2)                                 \
+    QK_TILE(F##_t3, 3, 2, QK_W4Z8, AK, 2) QK_TILE(F##_t4, 4, 2, QK_W4Z8, AK, 2)                                 \
+    static const qk_x86_tile_fn F##_sgemv[4] = {F##_s1, F##_s2, F##_s3, F##_s4};                                \
+    static const qk_x86_tile_fn F##_sgemv2[4] = {F##_t1, F##_t2, F##_t3, F##_t4};
+QK_SFAMILY(qk_i8_i4, QK_A_I8)
+QK_SFAMILY(qk_q8_q4, QK_A_Q8_0)
 QK_FAMILY(qk_i8_i8, QK_W8, QK_A_I8)
 QK_FAMILY(qk_i8_i4, QK_W4Z8, QK_A_I8)
 QK_FAMILY(qk_i8_i4a, QK_W4ZP, QK_A_I8)
@@ -1207,14 +1236,18 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const qk_x86_tile_fn(*gemm)[6] = NULL;
     const qk_x86_tile_fn *gemv = NULL, *gemv2 = NULL;
+    /* nib_x8 GEMV on the signed activation copy: no compensation (tiles for M ≤ 4 only) */
+    const int sgn = qk_x86_act_signed(P) && P->tune->gemv_max_m <= 4;
     switch (P->act) {
     case QKERN_ACT_I8_DYNAMIC:
         if (P->codes == QK_X86_INT8) { gemm = qk_i8_i8_gemm; gemv = qk_i8_i8_gemv; gemv2 = qk_i8_i8_gemv2; }
         else if (P->zero_mode == 2) { gemm = qk_i8_i4a_gemm; gemv = qk_i8_i4a_gemv; gemv2 = qk_i8_i4a_gemv2; }
+        else if (sgn) { gemm = qk_i8_i4_gemm; gemv = qk_i8_i4_sgemv; gemv2 = qk_i8_i4_sgemv2; }
         else { gemm = qk_i8_i4_gemm; gemv = qk_i8_i4_gemv; gemv2 = qk_i8_i4_gemv2; }
         break;
     case QKERN_ACT_Q8_0:
         if (P->codes == QK_X86_INT8) { gemm = qk_q8_q8_gemm; gemv = qk_q8_q8_gemv; gemv2 = qk_q8_q8_gemv2; }
+        else if (sgn) { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_sgemv; gemv2 = qk_q8_q4_sgemv2; }
         else { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_gemv; gemv2 = qk_q8_q4_gemv2; }
         break;
     case QKERN_ACT_Q8_1: gemm = qk_q81_q41_gemm; gemv = qk_q81_q41_gemv; gemv2 = qk_q81_q41_gemv2; break;
