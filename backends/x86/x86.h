@@ -144,8 +144,8 @@ typedef struct qk_x86_tune {
  * padded to 64. nib_x8 weights with I8_DYNAMIC or Q8_0 activations (qk_x86_act_signed)
  * add, at qk_x86_act_signed_off: the K bytes again as signed qx, padded to 64, then per
  * group an 8-byte record {int32 −128·Σ qx, f32 d (Q8_0; 0 for I8_DYNAMIC)}, padded to 64.
- * The M = 8 GEMV tile multiplies unsigned 16·code by signed qx and needs no weight
- * compensation: 16·Σ(code − 8)·qx = Σ 16·code·qx − 128·Σ qx.
+ * The nib_x8 GEMV tiles (M ≤ 4 and M = 8) multiply unsigned 16·code by signed qx and need
+ * no weight compensation: 16·Σ(code − 8)·qx = Σ 16·code·qx − 128·Σ qx.
  * FP8 modes: K BF16 values of the FP8 activations, padded to 64 bytes, then sx.
  * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
  * comes first (qk_llm_int8_header_bytes), rows after it. */
