@@ -82,10 +82,9 @@ static float qk_x86_quant_q8_block(const float *x, uint8_t *q, int32_t *sum) {
 
 /* The signed part of an activation row (x86.h): qx = byte ^ 0x80 and, per group, the
  * record {−128·Σ qx, d}; Σ qx = Σ bytes − 128·g, the byte sum by vpsadbw. */
-static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, const float *d) {
+static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, size_t qbytes, const float *d) {
     const int64_t groups = P->groups, g = P->g, kp = groups * g;
-    uint8_t *sq = row + qk_x86_act_signed_off(P);
-    uint8_t *rec = sq + ((size_t)kp + 63) / 64 * 64;
+    uint8_t *sq = row + qk_x86_act_signed_off(P), *rec = sq + qbytes;
     const __m512i b80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
     for (int64_t i = 0; i < kp; i += 64) {
         __mmask64 t = kp - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (kp - i)) - 1);
@@ -126,7 +125,7 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
             qk_i8_params(qk_x86_absmax(xr, K), &sx, &ix);
             qk_x86_quant_i8_row(xr, K, kp, ix, row);
             sc[0] = sx;
-            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, NULL);
+            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes, NULL);
             break;
         }
         case QKERN_ACT_Q8_0:
@@ -138,7 +137,7 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
                 sc[b] = qk_f16_to_f32(qk_f32_to_f16(d));
                 if (P->act == QKERN_ACT_Q8_1) sc[P->groups + b] = qk_f16_to_f32(qk_f32_to_f16((float)sum * d));
             }
-            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, sc);
+            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes, sc);
             break;
         }
         case QKERN_ACT_FP8_E4M3:
@@ -195,7 +194,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP,
                            const int WK, const int AK, const int GEMV) {
     const int SG = GEMV == 2 && WK == QK_W4Z8;
-    const size_t so = SG ? qk_x86_act_signed_off(P) : 0, kq = ((size_t)(P->groups * P->g) + 63) / 64 * 64;
+    const size_t so = SG ? qk_x86_act_signed_off(P) : 0; /* the signed copy; its records follow at + qbytes */
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
@@ -234,7 +233,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
             for (int p = 0; p < NP; p++)
             {
                 int32_t corr = 0;
-                if (SG) memcpy(&corr, act + (size_t)m * rb + so + kq + (size_t)G * 8, 4);
+                if (SG) memcpy(&corr, act + (size_t)m * rb + so + qbytes + (size_t)G * 8, 4);
                 acc[m][p] = SG     ? _mm512_set1_epi32(corr)
                             : GEMV ? _mm512_setzero_si512()
                                    : _mm512_load_si512(comp + ((size_t)p * groups + G) * QK_X86_NR);
@@ -859,13 +858,13 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
     const int64_t groups = P->groups, g = P->g;
     int64_t gs = P->tune->gemv8_kb / g;
     if (gs < 1) gs = 1;
-    const size_t so = qk_x86_act_signed_off(P), kq = ((size_t)(groups * g) + 63) / 64 * 64;
+    const size_t so = qk_x86_act_signed_off(P); /* the signed copy; its records follow at + qbytes */
     memset(acc, 0, sizeof(float) * (size_t)np * 8 * QK_X86_NR);
     for (int64_t G0 = 0; G0 < groups; G0 += gs) {
         const int64_t n = groups - G0 < gs ? groups - G0 : gs;
         for (int64_t p = 0; p < np; p++) {
             const uint8_t *w = P->w + (size_t)(p0 + p) * P->panel_bytes + (size_t)G0 * P->group_bytes;
-            qk_nib8_gemv8_asm(P, w, act + so + G0 * g, act + so + kq + (size_t)G0 * 8, rb, n, acc[p][0]);
+            qk_nib8_gemv8_asm(P, w, act + so + G0 * g, act + so + qbytes + (size_t)G0 * 8, rb, n, acc[p][0]);
         }
     }
     /* y = bias + (sx ·) Σ / 16: the nib_x8 sums are 16·isum, scaled back exactly */

@@ -418,10 +418,12 @@ int qk_x86_act_signed(const qk_x86_packed *P) {
     return P->nib_x8 && (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_Q8_0) && P->g <= 65536;
 }
 
+/* K bytes padded to 64 (the activation bytes, and the signed copy of them) */
+static size_t qk_x86_act_qbytes(const qk_x86_packed *P) { return ((size_t)(P->groups * P->g) + 63) / 64 * 64; }
+
 size_t qk_x86_act_signed_off(const qk_x86_packed *P) {
-    size_t kp = (size_t)(P->groups * P->g);
     size_t nscale = P->act == QKERN_ACT_Q8_0 ? (size_t)P->groups : P->act == QKERN_ACT_Q8_1 ? 2 * (size_t)P->groups : 1;
-    return (kp + 63) / 64 * 64 + (nscale * sizeof(float) + 63) / 64 * 64;
+    return qk_x86_act_qbytes(P) + (nscale * sizeof(float) + 63) / 64 * 64;
 }
 
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
@@ -429,6 +431,6 @@ size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
     if (P->act == QKERN_ACT_FLOAT) return (kp * sizeof(float) + 63) / 64 * 64;
     if (P->bits == 16) return (kp * 2 + 63) / 64 * 64 + 64;
     size_t bytes = qk_x86_act_signed_off(P);
-    if (qk_x86_act_signed(P)) bytes += (kp + 63) / 64 * 64 + ((size_t)P->groups * 8 + 63) / 64 * 64;
+    if (qk_x86_act_signed(P)) bytes += qk_x86_act_qbytes(P) + ((size_t)P->groups * 8 + 63) / 64 * 64;
     return bytes;
 }
