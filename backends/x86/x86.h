@@ -145,7 +145,11 @@ typedef struct qk_x86_tune {
  * add, at qk_x86_act_signed_off: the K bytes again as signed qx, padded to 64, then per
  * group an 8-byte record {int32 −128·Σ qx, f32 d (Q8_0; 0 for I8_DYNAMIC)}, padded to 64.
  * The nib_x8 GEMV tiles (M ≤ 4 and M = 8) multiply unsigned 16·code by signed qx and need
- * no weight compensation: 16·Σ(code − 8)·qx = Σ 16·code·qx − 128·Σ qx.
+ * no weight compensation: 16·Σ(code − 8)·qx = Σ 16·code·qx − 128·Σ qx. d is repeated in
+ * the records so that the M = 8 asm tile reaches a row's correction and scale through one
+ * register. prepare_act does not know M, so the signed part is written for GEMMs too, where
+ * only the GEMV tiles would read it: a few vector ops per 64 activation bytes, well under
+ * 1 % of a GEMM by count (not timed apart), and twice the activation scratch.
  * FP8 modes: K BF16 values of the FP8 activations, padded to 64 bytes, then sx.
  * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
  * comes first (qk_llm_int8_header_bytes), rows after it. */
