@@ -238,11 +238,10 @@ qkern_status qkern_context_describe(const qkern_context *ctx, char *buf, size_t 
     for (int i = 0; i < ctx->n_slots; i++) {
         const qk_backend_slot *s = &ctx->slots[i];
         /* an available backend's why is an optional note (the tunables it chose) */
-        if (s->available && s->why[0])
-            qk_sb_printf(&sb, "  %-7s available (%s)%s\n", s->b->name, s->why, i == ctx->preferred ? "  [selected]" : "");
-        else
-            qk_sb_printf(&sb, "  %-7s %s%s%s\n", s->b->name, s->available ? "available" : "unavailable: ",
-                         s->available ? "" : s->why, i == ctx->preferred ? "  [selected]" : "");
+        const int note = s->available && s->why[0];
+        qk_sb_printf(&sb, "  %-7s %s%s%s%s\n", s->b->name,
+                     s->available ? (note ? "available (" : "available") : "unavailable: ", s->why, note ? ")" : "",
+                     i == ctx->preferred ? "  [selected]" : "");
     }
     for (int op = 0; op < QK_OP_COUNT; op++) {
         static const char *const op_names[] = {"quantize", "dequantize", "matmul"};
