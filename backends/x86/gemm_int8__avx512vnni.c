@@ -348,17 +348,20 @@ typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_
  * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream.
  * From 5 rows on, the GEMV tiles load the packed compensation (4 B per column and group)
  * instead of spending 2 vpdpbusd per 64 code bytes on it: there the tile is bound by
- * vpdpbusd, not by memory (docs/performance-x86.md). */
+ * vpdpbusd, not by memory (docs/performance-x86.md). Up to 4 rows they recompute it, except
+ * on nib_x8 codes (QK_W4Z8, whose activation rows always carry the signed copy, x86.h),
+ * which need none (GEMV = 2). */
+#define QK_GV(WK) ((WK) == QK_W4Z8 ? 2 : 1)
 #define QK_FAMILY(F, WK, AK)                                                                                    \
     QK_TILE(F##_g1x2, 1, 2, WK, AK, 0) QK_TILE(F##_g2x2, 2, 2, WK, AK, 0) QK_TILE(F##_g3x2, 3, 2, WK, AK, 0)      \
     QK_TILE(F##_g4x2, 4, 2, WK, AK, 0) QK_TILE(F##_g5x2, 5, 2, WK, AK, 0) QK_TILE(F##_g6x2, 6, 2, WK, AK, 0)      \
     QK_TILE(F##_g1x1, 1, 1, WK, AK, 0) QK_TILE(F##_g2x1, 2, 1, WK, AK, 0) QK_TILE(F##_g3x1, 3, 1, WK, AK, 0)      \
     QK_TILE(F##_g4x1, 4, 1, WK, AK, 0) QK_TILE(F##_g5x1, 5, 1, WK, AK, 0) QK_TILE(F##_g6x1, 6, 1, WK, AK, 0)      \
-    QK_TILE(F##_v1, 1, 1, WK, AK, 1) QK_TILE(F##_v2, 2, 1, WK, AK, 1) QK_TILE(F##_v3, 3, 1, WK, AK, 1)            \
-    QK_TILE(F##_v4, 4, 1, WK, AK, 1) QK_TILE(F##_v5, 5, 1, WK, AK, 0) QK_TILE(F##_v6, 6, 1, WK, AK, 0)            \
+    QK_TILE(F##_v1, 1, 1, WK, AK, QK_GV(WK)) QK_TILE(F##_v2, 2, 1, WK, AK, QK_GV(WK)) QK_TILE(F##_v3, 3, 1, WK, AK, QK_GV(WK))            \
+    QK_TILE(F##_v4, 4, 1, WK, AK, QK_GV(WK)) QK_TILE(F##_v5, 5, 1, WK, AK, 0) QK_TILE(F##_v6, 6, 1, WK, AK, 0)            \
     QK_TILE(F##_v7, 7, 1, WK, AK, 0) QK_TILE(F##_v8, 8, 1, WK, AK, 0)                                           \
-    QK_TILE(F##_w1, 1, 2, WK, AK, 1) QK_TILE(F##_w2, 2, 2, WK, AK, 1) QK_TILE(F##_w3, 3, 2, WK, AK, 1)            \
-    QK_TILE(F##_w4, 4, 2, WK, AK, 1)                                                                            \
+    QK_TILE(F##_w1, 1, 2, WK, AK, QK_GV(WK)) QK_TILE(F##_w2, 2, 2, WK, AK, QK_GV(WK)) QK_TILE(F##_w3, 3, 2, WK, AK, QK_GV(WK))            \
+    QK_TILE(F##_w4, 4, 2, WK, AK, QK_GV(WK))                                                                            \
     static const qk_x86_tile_fn F##_gemv2[4] = {F##_w1, F##_w2, F##_w3, F##_w4};                                \
     static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
                                                   {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \
@@ -882,16 +885,6 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
     }
 }
 
-/* The nib_x8 families' GEMV tiles on the signed activation copy (GEMV = 2), M ≤ 4. */
-#define QK_SFAMILY(F, AK)                                                                                       \
-    QK_TILE(F##_s1, 1, 1, QK_W4Z8, AK, 2) QK_TILE(F##_s2, 2, 1, QK_W4Z8, AK, 2)                                 \
-    QK_TILE(F##_s3, 3, 1, QK_W4Z8, AK, 2) QK_TILE(F##_s4, 4, 1, QK_W4Z8, AK, 2)                                 \
-    QK_TILE(F##_t1, 1, 2, QK_W4Z8, AK, 2) QK_TILE(F##_t2, 2, 2, QK_W4Z8, AK, 2)                                 \
-    QK_TILE(F##_t3, 3, 2, QK_W4Z8, AK, 2) QK_TILE(F##_t4, 4, 2, QK_W4Z8, AK, 2)                                 \
-    static const qk_x86_tile_fn F##_sgemv[4] = {F##_s1, F##_s2, F##_s3, F##_s4};                                \
-    static const qk_x86_tile_fn F##_sgemv2[4] = {F##_t1, F##_t2, F##_t3, F##_t4};
-QK_SFAMILY(qk_i8_i4, QK_A_I8)
-QK_SFAMILY(qk_q8_q4, QK_A_Q8_0)
 QK_FAMILY(qk_i8_i8, QK_W8, QK_A_I8)
 QK_FAMILY(qk_i8_i4, QK_W4Z8, QK_A_I8)
 QK_FAMILY(qk_i8_i4a, QK_W4ZP, QK_A_I8)
@@ -1235,18 +1228,14 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const qk_x86_tile_fn(*gemm)[6] = NULL;
     const qk_x86_tile_fn *gemv = NULL, *gemv2 = NULL;
-    /* nib_x8 GEMV on the signed activation copy: no compensation (tiles for M ≤ 4 only) */
-    const int sgn = qk_x86_act_signed(P) && P->tune->gemv_max_m <= 4;
     switch (P->act) {
     case QKERN_ACT_I8_DYNAMIC:
         if (P->codes == QK_X86_INT8) { gemm = qk_i8_i8_gemm; gemv = qk_i8_i8_gemv; gemv2 = qk_i8_i8_gemv2; }
         else if (P->zero_mode == 2) { gemm = qk_i8_i4a_gemm; gemv = qk_i8_i4a_gemv; gemv2 = qk_i8_i4a_gemv2; }
-        else if (sgn) { gemm = qk_i8_i4_gemm; gemv = qk_i8_i4_sgemv; gemv2 = qk_i8_i4_sgemv2; }
         else { gemm = qk_i8_i4_gemm; gemv = qk_i8_i4_gemv; gemv2 = qk_i8_i4_gemv2; }
         break;
     case QKERN_ACT_Q8_0:
         if (P->codes == QK_X86_INT8) { gemm = qk_q8_q8_gemm; gemv = qk_q8_q8_gemv; gemv2 = qk_q8_q8_gemv2; }
-        else if (sgn) { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_sgemv; gemv2 = qk_q8_q4_sgemv2; }
         else { gemm = qk_q8_q4_gemm; gemv = qk_q8_q4_gemv; gemv2 = qk_q8_q4_gemv2; }
         break;
     case QKERN_ACT_Q8_1: gemm = qk_q81_q41_gemm; gemv = qk_q81_q41_gemv; gemv2 = qk_q81_q41_gemv2; break;
@@ -1261,7 +1250,7 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
     /* M ≤ gemv_max_m: one pass over the weights, one panel stream, all rows at once. */
     const int use_gemv = !row_w8 && m <= P->tune->gemv_max_m;
     /* M = 8 on nib_x8 codes: the 8-row asm GEMV tile, one pass over the weights */
-    const int gemv8 = !use_gemv && qk_x86_act_signed(P) && m == 8 && P->tune->gemv8_kb > 0;
+    const int gemv8 = !use_gemv && P->nib_x8 && m == 8 && P->tune->gemv8_kb > 0;
     /* The tile comes from the tunables (x86.h), bounded by the tiles instantiated here. */
     const int tmr = P->tune->mr < 1 ? 1 : P->tune->mr, tnp = P->tune->nr_panels >= 2 ? 2 : 1;
     const int mr = row_w8 ? (tmr > 8 ? 8 : tmr) : use_gemv ? (int)m : (tmr > 6 ? 6 : tmr);

@@ -413,9 +413,10 @@ void qk_x86_packed_free(qk_x86_packed *P) {
     free(P);
 }
 
+/* Every nib_x8 pack (the QK_W4Z8 tiles' weights: I4 or Q4_0 with I8_DYNAMIC or Q8_0
+ * activations). Its groups are at most QK_X86_MAX_GROUP, so −128·Σ qx fits in int32. */
 int qk_x86_act_signed(const qk_x86_packed *P) {
-    /* g ≤ 2^16: −128·Σ qx of a group fits in int32 */
-    return P->nib_x8 && (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_Q8_0) && P->g <= 65536;
+    return P->nib_x8 && (P->act == QKERN_ACT_I8_DYNAMIC || P->act == QKERN_ACT_Q8_0);
 }
 
 /* K bytes padded to 64 (the activation bytes, and the signed copy of them) */
