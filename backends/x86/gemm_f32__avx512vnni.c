@@ -15,14 +15,14 @@
 
 enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5 };
 
-/* Byte t of every dword lane, decoded to f32 (z: I8_ASYM's per-column int32 zero points). */
-QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4, __m512i z) {
-    if (KIND == QK_F_INT8 || KIND == QK_F_NIB || KIND == QK_F_INT8Z) {
+/* Byte t of every dword lane (int8 or FP8 codes), decoded to f32 (z: I8_ASYM's per-column
+ * int32 zero points). */
+QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512i z) {
+    if (KIND == QK_F_INT8 || KIND == QK_F_INT8Z) {
         __m512i q = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * t), 24);
         /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
         return _mm512_cvtepi32_ps(KIND == QK_F_INT8Z ? _mm512_sub_epi32(q, z) : q);
     }
-    if (KIND == QK_F_NF4) return _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * t), nf4);
     __m512i b = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), _mm512_set1_epi32(0xFF));
     __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
     __m512i em = _mm512_and_si512(b, _mm512_set1_epi32(0x7F));
@@ -44,15 +44,82 @@ QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512 nf4, __m512i
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
 }
 
+/* Four column quads' partial sums, lane 4j + t of a[u] = column 4u + j at k ≡ t (mod 4),
+ * reduced over t into lane 4u + j. */
+QK_AI __m512 qk_x86_hsum_quads(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x44), _mm512_shuffle_ps(s01, s23, 0xEE));
+    /* r's lane 4j + u holds column 4u + j */
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/* M = 1 over int8 codes (I8, Q8_0): 16 bytes of a c4 chunk (4 columns × 4 k) sign-extend
+ * straight from memory into one zmm and meet x[4c..4c+3] repeated, so a weight costs one
+ * widening load, one conversion and one FMA (the broadcast form needs two shifts more). */
+QK_AI void qk_x86_gemv_f32_i8(const qk_x86_packed *P, const float *xa, int64_t p0, float *y, __mmask16 last_mask,
+                              const int NP) {
+    const int64_t groups = P->groups, g = P->g;
+    const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
+    const uint8_t *pan = P->w + (size_t)p0 * pb;
+    __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t G = 0; G < groups; G++) {
+        const float *xg = xa + G * g;
+        __m512 acc[2][4];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++)
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) acc[p][u] = _mm512_setzero_ps();
+        for (int64_t c = 0; c < g / 4; c++) {
+            __m512 x4 = _mm512_broadcast_f32x4(_mm_loadu_ps(xg + 4 * c));
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++) {
+                const uint8_t *q = pan + (size_t)p * pb + (size_t)G * gb + (size_t)c * 64;
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * u))));
+                    acc[p][u] = _mm512_fmadd_ps(x4, w, acc[p][u]);
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            const uint8_t *sc = pan + (size_t)p * pb + (size_t)G * gb + cb;
+            __m512 sw = P->scale_f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)) : _mm512_loadu_ps(sc);
+            facc[p] = _mm512_fmadd_ps(qk_x86_hsum_quads(acc[p][0], acc[p][1], acc[p][2], acc[p][3]), sw, facc[p]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+        __m512 r = _mm512_add_ps(facc[p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+        if (p == NP - 1) _mm512_mask_storeu_ps(y + p * QK_X86_NR, last_mask, r);
+        else _mm512_storeu_ps(y + p * QK_X86_NR, r);
+    }
+}
+
+/* Independent accumulator chains per tile output: a decode GEMV (MR × NP = 1 or 2) would
+ * otherwise wait on one FMA's 4-cycle latency per 16 weights. */
+#define QK_F_SPLIT(MR, NP) ((MR) * (NP) <= 2 ? 4 : (MR) * (NP) <= 4 ? 2 : 1)
+
 QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, int64_t ldy,
                            __mmask16 last_mask, const int MR, const int NP, const int KIND) {
+    const int S = QK_F_SPLIT(MR, NP);
+    if (KIND == QK_F_INT8 && MR == 1) {
+        qk_x86_gemv_f32_i8(P, xa, p0, y, last_mask, NP);
+        return;
+    }
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    const __m512 nf4 = _mm512_loadu_ps(qk_nf4_codebook);
-    const __m512i nib = _mm512_set1_epi8(0x0F);
-    __m512 facc[4][2], gacc[4][2]; /* fixed size: registers once unrolled */
+    /* Nibbles (and NF4) decode by one vpermps on a 16-entry table (only bits 3:0 of each
+     * lane index it): the codebook, or code − 8 / code; per-column zero points are
+     * subtracted after it in f32 (exact: small integers). */
+    float tab[16];
+    for (int i = 0; i < 16; i++)
+        tab[i] = KIND == QK_F_NF4 ? qk_nf4_codebook[i] : (float)(i - (P->zero_mode == 1 ? 8 : 0));
+    const __m512 lut = _mm512_loadu_ps(tab);
+    __m512 facc[4][2], gacc[4][2][4]; /* fixed size: registers once unrolled */
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
@@ -60,21 +127,23 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
     for (int64_t G = 0; G < groups; G++) {
         const uint8_t *gp[2];
         __m512i zv[2];
+        __m512 zf[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
             zv[p] = _mm512_setzero_si512();
-            if (KIND == QK_F_NIB && P->zero_mode == 1) zv[p] = _mm512_set1_epi8(8);
+            zf[p] = _mm512_setzero_ps();
             if (KIND == QK_F_INT8Z) zv[p] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + 64)));
-            if (KIND == QK_F_NIB && P->zero_mode == 2) {
-                __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64))));
-                zv[p] = _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));
-            }
+            if (KIND == QK_F_NIB && P->zero_mode == 2)
+                zf[p] = _mm512_cvtepi32_ps(
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64)))));
         }
 #pragma GCC unroll 8
         for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
-            for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_setzero_ps();
+            for (int p = 0; p < NP; p++)
+#pragma GCC unroll 4
+                for (int s = 0; s < S; s++) gacc[m][p][s] = _mm512_setzero_ps();
         const float *xg = xa + G * g;
         if (KIND == QK_F_INT8 || KIND == QK_F_INT8Z || KIND == QK_F_E4M3 || KIND == QK_F_E5M2) {
             for (int64_t c = 0; c < g / 4; c++) {
@@ -85,34 +154,36 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 for (int t = 0; t < 4; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, nf4, zv[p]);
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, zv[p]);
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 4 + t]);
 #pragma GCC unroll 4
-                        for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_fmadd_ps(xb, w[p], gacc[m][p]);
+                        for (int p = 0; p < NP; p++)
+                            gacc[m][p][t % S] = _mm512_fmadd_ps(xb, w[p], gacc[m][p][t % S]);
                     }
                 }
             }
         } else {
             for (int64_t c = 0; c < g / 8; c++) {
-                __m512i lo[2], hi[2];
+                __m512i raw[2];
 #pragma GCC unroll 4
-                for (int p = 0; p < NP; p++) {
-                    __m512i raw = _mm512_loadu_si512(gp[p] + c * 64);
-                    lo[p] = _mm512_sub_epi8(_mm512_and_si512(raw, nib), zv[p]);
-                    hi[p] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), nib), zv[p]);
-                }
+                for (int p = 0; p < NP; p++) raw[p] = _mm512_loadu_si512(gp[p] + c * 64);
+                /* k = 8c + t: byte t & 3 of the column's dword, low nibble for t < 4 */
 #pragma GCC unroll 8
                 for (int t = 0; t < 8; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(t < 4 ? lo[p] : hi[p], t & 3, KIND, nf4, zv[p]);
+                    for (int p = 0; p < NP; p++) {
+                        w[p] = _mm512_permutexvar_ps(_mm512_srli_epi32(raw[p], 8 * (t & 3) + 4 * (t >> 2)), lut);
+                        if (KIND == QK_F_NIB && P->zero_mode == 2) w[p] = _mm512_sub_ps(w[p], zf[p]);
+                    }
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 8 + t]);
 #pragma GCC unroll 4
-                        for (int p = 0; p < NP; p++) gacc[m][p] = _mm512_fmadd_ps(xb, w[p], gacc[m][p]);
+                        for (int p = 0; p < NP; p++)
+                            gacc[m][p][t % S] = _mm512_fmadd_ps(xb, w[p], gacc[m][p][t % S]);
                     }
                 }
             }
@@ -125,7 +196,10 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             if (P->has_min) mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(gp[p] + cb + 32)));
 #pragma GCC unroll 8
             for (int m = 0; m < MR; m++) {
-                facc[m][p] = _mm512_fmadd_ps(gacc[m][p], sw, facc[m][p]);
+                __m512 sum = gacc[m][p][0];
+#pragma GCC unroll 4
+                for (int s = 1; s < S; s++) sum = _mm512_add_ps(sum, gacc[m][p][s]);
+                facc[m][p] = _mm512_fmadd_ps(sum, sw, facc[m][p]);
                 if (P->has_min) {
                     /* Q4_1: w = d·q + m, so Σx·w gains m·Σ_G x. */
                     __m512 s = _mm512_setzero_ps();
