@@ -458,6 +458,56 @@ START_TEST(test_mm_bound) {
 }
 END_TEST
 
+/* FP8 weights with special codes in float mode, M = 1 (the f16-decode GEMV; an E4M3 pack
+ * holding a NaN code keeps the bitwise decode) and M = 3: NaN where scalar has NaN, the same
+ * infinities, the f32 bound elsewhere. Columns 5 and 37 hold NaN, 20 (E5M2) ±Inf, and every
+ * column the largest finite code and the smallest subnormals. */
+START_TEST(test_fp8_float_specials) {
+    if (!have_x86()) return;
+    const qkern_format f = _i & 1 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
+    const int with_nan = _i < 2;
+    const wcase c = {f, QKERN_GROUP_ROW, 0, QKERN_ACT_FLOAT};
+    const int64_t n = 40, k = 256;
+    qkern_context *cx = ctx_named("x86", 1), *cs = ctx_named("scalar", 1);
+    qk_qbuf b;
+    make_weights(&b, &c, n, k, 4242 + (uint64_t)_i, 0);
+    uint8_t *d = b.t.data;
+    const uint8_t nan = f == QKERN_FP8_E4M3 ? 0x7F : 0x7E, big = f == QKERN_FP8_E4M3 ? 0x7E : 0x7B;
+    for (int64_t j = 0; j < n; j++) {
+        d[j * k + (j * 7) % k] = (uint8_t)(big | (j & 1) << 7);
+        d[j * k + (j * 11 + 3) % k] = 0x01;
+        d[j * k + (j * 13 + 5) % k] = 0x81;
+    }
+    if (with_nan) {
+        d[5 * k + 17] = nan;
+        d[37 * k + 200] = (uint8_t)(nan | 0x80);
+        if (f == QKERN_FP8_E5M2) d[20 * k + 3] = 0x7C, d[21 * k + 9] = 0xFC;
+    }
+    float *wd = malloc(sizeof(float) * (size_t)(n * k)), *x = malloc(sizeof(float) * 3 * (size_t)k);
+    float *y1 = malloc(sizeof(float) * 3 * (size_t)n), *y2 = malloc(sizeof(float) * 3 * (size_t)n);
+    ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
+    make_x(x, 3, k, 77, 0);
+    for (int64_t m = 1; m <= 3; m += 2) {
+        run_mm(cx, &b.t, &c, NULL, m, x, y1, "x86");
+        run_mm(cs, &b.t, &c, NULL, m, x, y2, "scalar");
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float v = y1[i * n + j], r = y2[i * n + j];
+                double mag = 0;
+                for (int64_t t = 0; t < k; t++) mag += fabs((double)x[i * k + t] * wd[j * k + t]);
+                int ok = isnan(r) ? isnan(v) : isinf(r) ? v == r : fabs((double)v - r) <= 1e-5 * mag + 1e-6;
+                ck_assert_msg(ok, "%s%s m=%lld y[%lld][%lld]: x86 %.9g scalar %.9g", f == QKERN_FP8_E4M3 ? "E4M3" : "E5M2",
+                              with_nan ? " with NaN" : "", (long long)m, (long long)i, (long long)j, (double)v, (double)r);
+            }
+        if (with_nan) ck_assert(isnan(y2[5]) && isnan(y2[37])); /* the data does hold the specials */
+    }
+    free(wd); free(x); free(y1); free(y2);
+    qk_qbuf_free(&b);
+    qkern_context_destroy(cx);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
 /* Results never depend on the thread count (the split depends only on the shape). The I4
  * case has 18 tasks, so with 24 threads more calls may hold an unpack buffer at once than
  * the pool has slots (QK_X86_UB_SLOTS) and take the fallback allocation (not guaranteed:
@@ -664,6 +714,7 @@ static Suite *x86_suite(void) {
                                                           : "common set (GEMV: two streams, 2 KiB prefetch)");
     tcase_add_loop_test(t, test_gemv_settings_identical, 0, (int)(sizeof gemv_cases / sizeof gemv_cases[0]));
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
+    tcase_add_loop_test(t, test_fp8_float_specials, 0, 4);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
     if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
     else printf("x86 AMX: skipped, %s\n", (qkern_cpu_features() & QKERN_CPU_AMX_INT8) ? "the OS did not grant the tile state"

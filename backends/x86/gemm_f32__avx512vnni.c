@@ -56,14 +56,29 @@ QK_AI __m512 qk_x86_hsum_quads(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
 }
 
-/* M = 1 over int8 codes (I8, Q8_0): 16 bytes of a c4 chunk (4 columns × 4 k) sign-extend
- * straight from memory into one zmm and meet x[4c..4c+3] repeated, so a weight costs one
- * widening load, one conversion and one FMA (the broadcast form needs two shifts more). */
-QK_AI void qk_x86_gemv_f32_i8(const qk_x86_packed *P, const float *xa, int64_t p0, float *y, __mmask16 last_mask,
-                              const int NP) {
+/* 16 byte codes (4 columns × 4 k of a c4 chunk) as f32 in byte order. FP8 goes through
+ * f16, whose vcvtph2ps is exact for both: E5M2 is f16's top byte; E4M3's S.EEEE.MMM moved to
+ * f16's S.0EEEE.MMM is the value × 2^-8 (subnormals included, NaN not: fp8_nan packs keep
+ * the bitwise decode), the 2^8 going into the group scale. */
+QK_AI __m512 qk_x86_decode16(const uint8_t *q, const int KIND) {
+    __m128i b = _mm_loadu_si128((const __m128i *)q);
+    if (KIND == QK_F_E5M2) return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8));
+    if (KIND == QK_F_E4M3) /* sign-extended word << 7: the sign lands in bits 15 and 14, 14 cleared */
+        return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7),
+                                                _mm256_set1_epi16((short)0xBFFF)));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+}
+
+/* M = 1 over byte codes (I8, Q8_0, FP8): 16 bytes of a c4 chunk decode straight from memory
+ * into one zmm that meets x[4c..4c+3] repeated, so a weight costs one widening load, one
+ * conversion (two or three ops for FP8) and one FMA, where the broadcast form needs two
+ * shifts more (FP8: eight). */
+QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p0, float *y, __mmask16 last_mask,
+                              const int NP, const int KIND) {
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
+    const __m512 unit = _mm512_set1_ps(KIND == QK_F_E4M3 ? 256.0f : 1.0f);
     __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t G = 0; G < groups; G++) {
         const float *xg = xa + G * g;
@@ -78,17 +93,15 @@ QK_AI void qk_x86_gemv_f32_i8(const qk_x86_packed *P, const float *xa, int64_t p
             for (int p = 0; p < NP; p++) {
                 const uint8_t *q = pan + (size_t)p * pb + (size_t)G * gb + (size_t)c * 64;
 #pragma GCC unroll 4
-                for (int u = 0; u < 4; u++) {
-                    __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * u))));
-                    acc[p][u] = _mm512_fmadd_ps(x4, w, acc[p][u]);
-                }
+                for (int u = 0; u < 4; u++) acc[p][u] = _mm512_fmadd_ps(x4, qk_x86_decode16(q + 16 * u, KIND), acc[p][u]);
             }
         }
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             const uint8_t *sc = pan + (size_t)p * pb + (size_t)G * gb + cb;
             __m512 sw = P->scale_f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)) : _mm512_loadu_ps(sc);
-            facc[p] = _mm512_fmadd_ps(qk_x86_hsum_quads(acc[p][0], acc[p][1], acc[p][2], acc[p][3]), sw, facc[p]);
+            facc[p] = _mm512_fmadd_ps(qk_x86_hsum_quads(acc[p][0], acc[p][1], acc[p][2], acc[p][3]),
+                                      _mm512_mul_ps(sw, unit), facc[p]);
         }
     }
 #pragma GCC unroll 4
@@ -106,8 +119,8 @@ QK_AI void qk_x86_gemv_f32_i8(const qk_x86_packed *P, const float *xa, int64_t p
 QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, int64_t ldy,
                            __mmask16 last_mask, const int MR, const int NP, const int KIND) {
     const int S = QK_F_SPLIT(MR, NP);
-    if (KIND == QK_F_INT8 && MR == 1) {
-        qk_x86_gemv_f32_i8(P, xa, p0, y, last_mask, NP);
+    if (MR == 1 && (KIND == QK_F_INT8 || KIND == QK_F_E5M2 || (KIND == QK_F_E4M3 && !P->fp8_nan))) {
+        qk_x86_gemv_f32_c4(P, xa, p0, y, last_mask, NP, KIND);
         return;
     }
     const int64_t groups = P->groups, g = P->g;

@@ -68,6 +68,8 @@ typedef struct qk_x86_packed {
     int32_t *comp;          /* -128·Σqw: panels × groups × 16 (int8-activation modes), else NULL */
     float *bias;            /* panels × 16, zero padded (always present) */
     float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
+    int fp8_nan;            /* E4M3 codes include NaN (S.1111.111): the float-mode GEMV's f16 decode
+                               would read it as 480, so those packs keep the bitwise decode */
     const struct qk_x86_tune *tune;
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
