@@ -60,8 +60,9 @@ QK_AI __m512 qk_x86_hsum_quads(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
  * f16, whose vcvtph2ps is exact for both: E5M2 is f16's top byte; E4M3's S.EEEE.MMM moved to
  * f16's S.0EEEE.MMM is the value × 2^-8 (subnormals included, NaN not: fp8_nan packs keep
  * the bitwise decode), the 2^8 going into the group scale. */
-QK_AI __m512 qk_x86_decode16(const uint8_t *q, const int KIND) {
+QK_AI __m512 qk_x86_decode16(const uint8_t *q, const int KIND, __m512i z) {
     __m128i b = _mm_loadu_si128((const __m128i *)q);
+    if (KIND == QK_F_INT8Z) return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepi8_epi32(b), z));
     if (KIND == QK_F_E5M2) return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8));
     if (KIND == QK_F_E4M3) /* sign-extended word << 7: the sign lands in bits 15 and 14, 14 cleared */
         return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7),
@@ -69,7 +70,7 @@ QK_AI __m512 qk_x86_decode16(const uint8_t *q, const int KIND) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
 }
 
-/* M = 1 over byte codes (I8, Q8_0, FP8): 16 bytes of a c4 chunk decode straight from memory
+/* M = 1 over byte codes (I8, I8_ASYM, Q8_0, FP8): 16 bytes of a c4 chunk decode straight from memory
  * into one zmm that meets x[4c..4c+3] repeated, so a weight costs one widening load, one
  * conversion (two or three ops for FP8) and one FMA, where the broadcast form needs two
  * shifts more (FP8: eight). */
@@ -83,17 +84,27 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
     for (int64_t G = 0; G < groups; G++) {
         const float *xg = xa + G * g;
         __m512 acc[2][4];
+        __m512i zq[2][4]; /* I8_ASYM: lane 4j + t of quad u holds column 4u + j's zero point */
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++)
 #pragma GCC unroll 4
-            for (int u = 0; u < 4; u++) acc[p][u] = _mm512_setzero_ps();
+            for (int u = 0; u < 4; u++) {
+                acc[p][u] = _mm512_setzero_ps();
+                zq[p][u] = _mm512_setzero_si512();
+                if (KIND == QK_F_INT8Z) {
+                    const uint8_t *zp = pan + (size_t)p * pb + (size_t)G * gb + cb + 64;
+                    const __m512i lanes = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
+                    zq[p][u] = _mm512_permutexvar_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(4 * u)),
+                                                        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)zp)));
+                }
+            }
         for (int64_t c = 0; c < g / 4; c++) {
             __m512 x4 = _mm512_broadcast_f32x4(_mm_loadu_ps(xg + 4 * c));
 #pragma GCC unroll 4
             for (int p = 0; p < NP; p++) {
                 const uint8_t *q = pan + (size_t)p * pb + (size_t)G * gb + (size_t)c * 64;
 #pragma GCC unroll 4
-                for (int u = 0; u < 4; u++) acc[p][u] = _mm512_fmadd_ps(x4, qk_x86_decode16(q + 16 * u, KIND), acc[p][u]);
+                for (int u = 0; u < 4; u++) acc[p][u] = _mm512_fmadd_ps(x4, qk_x86_decode16(q + 16 * u, KIND, zq[p][u]), acc[p][u]);
             }
         }
 #pragma GCC unroll 4
@@ -119,7 +130,7 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
 QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, int64_t ldy,
                            __mmask16 last_mask, const int MR, const int NP, const int KIND) {
     const int S = QK_F_SPLIT(MR, NP);
-    if (MR == 1 && (KIND == QK_F_INT8 || KIND == QK_F_E5M2 || (KIND == QK_F_E4M3 && !P->fp8_nan))) {
+    if (MR == 1 && (KIND == QK_F_INT8 || KIND == QK_F_INT8Z || KIND == QK_F_E5M2 || (KIND == QK_F_E4M3 && !P->fp8_nan))) {
         qk_x86_gemv_f32_c4(P, xa, p0, y, last_mask, NP, KIND);
         return;
     }
