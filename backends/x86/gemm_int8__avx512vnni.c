@@ -352,6 +352,17 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
                             p + 1 == p1 ? lm : (__mmask16)0xFFFF, MR, 1, WK, AK, GV);                              \
     }
 
+/* The same with two panels at once (two streams), a last odd panel on its own. */
+#define QK_RUN2(NAME, MR, WK, AK, GV)                                                                          \
+    static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, int64_t p1, \
+                     float *y, int64_t ldy, __mmask16 lm) {                                                        \
+        int64_t p = p0;                                                                                            \
+        for (; p + 2 <= p1; p += 2)                                                                                \
+            qk_x86_tile_int(P, NULL, act, rb, qbytes, p, y + (p - p0) * QK_X86_NR, ldy,                            \
+                            p + 2 == p1 ? lm : (__mmask16)0xFFFF, MR, 2, WK, AK, GV);                              \
+        if (p < p1) qk_x86_tile_int(P, NULL, act, rb, qbytes, p, y + (p - p0) * QK_X86_NR, ldy, lm, MR, 1, WK, AK, GV); \
+    }
+
 #define QK_TILE(NAME, MR, NP, WK, AK, GV)                                                                 \
     static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, float *y, \
                      int64_t ldy, __mmask16 lm) {                                                             \
@@ -373,9 +384,9 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
     QK_RUN(F##_v1, 1, WK, AK, QK_GV(WK)) QK_RUN(F##_v2, 2, WK, AK, QK_GV(WK)) QK_RUN(F##_v3, 3, WK, AK, QK_GV(WK))  \
     QK_RUN(F##_v4, 4, WK, AK, QK_GV(WK)) QK_RUN(F##_v5, 5, WK, AK, 0) QK_RUN(F##_v6, 6, WK, AK, 0)                  \
     QK_RUN(F##_v7, 7, WK, AK, 0) QK_RUN(F##_v8, 8, WK, AK, 0)                                                     \
-    QK_TILE(F##_w1, 1, 2, WK, AK, QK_GV(WK)) QK_TILE(F##_w2, 2, 2, WK, AK, QK_GV(WK)) QK_TILE(F##_w3, 3, 2, WK, AK, QK_GV(WK))            \
-    QK_TILE(F##_w4, 4, 2, WK, AK, QK_GV(WK))                                                                            \
-    static const qk_x86_tile_fn F##_gemv2[4] = {F##_w1, F##_w2, F##_w3, F##_w4};                                \
+    QK_RUN2(F##_w1, 1, WK, AK, QK_GV(WK)) QK_RUN2(F##_w2, 2, WK, AK, QK_GV(WK)) QK_RUN2(F##_w3, 3, WK, AK, QK_GV(WK)) \
+    QK_RUN2(F##_w4, 4, WK, AK, QK_GV(WK))                                                                        \
+    static const qk_x86_run_fn F##_gemv2[4] = {F##_w1, F##_w2, F##_w3, F##_w4};                                 \
     static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
                                                   {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \
     static const qk_x86_run_fn F##_gemv[8] = {F##_v1, F##_v2, F##_v3, F##_v4, F##_v5, F##_v6, F##_v7, F##_v8};
@@ -1240,8 +1251,7 @@ static const qk_x86_tile_fn qk_w8row_gemm[2][8] = {
 static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const qk_x86_tile_fn(*gemm)[6] = NULL;
-    const qk_x86_run_fn *gemv = NULL;
-    const qk_x86_tile_fn *gemv2 = NULL;
+    const qk_x86_run_fn *gemv = NULL, *gemv2 = NULL;
     switch (P->act) {
     case QKERN_ACT_I8_DYNAMIC:
         if (P->codes == QK_X86_INT8) { gemm = qk_i8_i8_gemm; gemv = qk_i8_i8_gemv; gemv2 = qk_i8_i8_gemv2; }
@@ -1308,19 +1318,20 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
             int64_t mb1 = mb0 + mb < m1 ? mb0 + mb : m1;
             /* GEMV at M ≤ 4 reads two panels at once: two streams keep more DRAM lines in flight */
             const int gv2 = use_gemv && m <= 4 && P->tune->gemv_panels >= 2;
-            if (use_gemv && !gv2) {
-                /* one stream: the block's panels in one run per row group */
+            if (use_gemv) {
+                /* the block's panels in one run per row group, one or two streams */
                 const int64_t p1 = (nb1 + QK_X86_NR - 1) / QK_X86_NR, last = nb1 - (p1 - 1) * QK_X86_NR;
                 const __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 for (int64_t r = mb0; r < mb1; r += mr) {
                     int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
-                    gemv[rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, nb0 / QK_X86_NR, p1, y + r * ldy + nb0, ldy, lm);
+                    (gv2 ? gemv2 : gemv)[rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, nb0 / QK_X86_NR, p1,
+                                                   y + r * ldy + nb0, ldy, lm);
                 }
                 continue;
             }
-            for (int64_t nn = nb0; nn < nb1; nn += use_gemv ? 2 * QK_X86_NR : tnp * QK_X86_NR) {
+            for (int64_t nn = nb0; nn < nb1; nn += tnp * QK_X86_NR) {
                 int64_t cols = nb1 - nn;
-                int np = ((!use_gemv && !gemv8 && tnp == 2) || gv2) && cols > QK_X86_NR ? 2 : 1;
+                int np = tnp == 2 && cols > QK_X86_NR ? 2 : 1;
                 int64_t last = cols - (np - 1) * QK_X86_NR;
                 __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
                 int64_t r = mb0;
@@ -1335,12 +1346,7 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
                     int rows = (int)(mb1 - r < mr ? mb1 - r : mr);
                     const uint8_t *a = scratch + (size_t)r * rb;
                     float *yt = y + r * ldy + nn;
-                    if (use_gemv && np == 1) { /* two streams: the single panel left over */
-                        gemv[rows - 1](P, a, rb, qbytes, nn / QK_X86_NR, nn / QK_X86_NR + 1, yt, ldy, lm);
-                        continue;
-                    }
-                    qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1]
-                                        : use_gemv ? gemv2[rows - 1] : gemm[np - 1][rows - 1];
+                    qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1] : gemm[np - 1][rows - 1];
                     if (P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288) {
                         if (fn == qk_q8_q4_g6x2) fn = qk_q8_q4_6x2_asm;
                         else if (fn == qk_q8_q4_g2x2) fn = qk_q8_q4_2x2_asm;
