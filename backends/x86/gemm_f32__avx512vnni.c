@@ -1,7 +1,7 @@
 /* Float-activation matmul (W8A32, W4A32, NF4, FP8 weights) on AVX-512: the packed codes
  * are decoded in registers to f32 (sign-extension for int8, minus the int32 zero point for
- * I8_ASYM; one vpermps on a 16-entry table for nibbles and NF4; exponent rebias for FP8)
- * and multiplied with f32 FMA. Each group accumulates Σ x·code unscaled; the group scale is
+ * I8_ASYM; one vpermps on a 16-entry table for nibbles and NF4; FP8 by exponent rebias, or
+ * at M = 1 through f16) and multiplied with f32 FMA. Each group accumulates Σ x·code unscaled; the group scale is
  * applied once per group (docs/matmul.md: f32 accumulation, order free).
  * Per 16 weights the floor is one FMA plus one or two decode µops on the same four pipes,
  * so M = 1 is compute-bound at one thread on a core with one zmm FMA per cycle (Zen 4: ≈ 14
