@@ -366,7 +366,10 @@ START_TEST(test_tunes_per_cpu) {
         ck_assert_int_eq(t->gemv_panels, 2);
         ck_assert_int_eq(t->prefetch, 2048);
     }
-    ck_assert_str_eq(qk_x86_tune_for(QKERN_I8, QKERN_ACT_I8_DYNAMIC)->family, "i8_i8");
+    const qk_x86_tune *t8 = qk_x86_tune_for(QKERN_I8, QKERN_ACT_I8_DYNAMIC);
+    ck_assert_str_eq(t8->family, "i8_i8");
+    ck_assert_int_eq(t8->gemv8_prefetch, qk_x86_cpu_is_amd_zen() ? 1 : 0);
+    ck_assert_int_eq(t8->gemv_panels, 2);
 }
 END_TEST
 
@@ -385,8 +388,8 @@ START_TEST(test_gemv_settings_identical) {
     if (c->f == QKERN_I8 || c->f == QKERN_Q4_0)
         ck_assert_msg(((uintptr_t)P->w & ((2u << 20) - 1)) == 0, "packed weights past 4 MiB are 2 MiB aligned");
     const qk_x86_tune *t0 = P->tune;
-    const int64_t ms[] = {1, 3};
-    for (size_t mi = 0; mi < 2; mi++) {
+    const int64_t ms[] = {1, 3, 8};
+    for (size_t mi = 0; mi < 3; mi++) {
         const int64_t m = ms[mi];
         float *x = malloc(sizeof(float) * (size_t)(m * k)), *ys = malloc(sizeof(float) * (size_t)(m * n));
         float *y = malloc(sizeof(float) * (size_t)(m * n));
@@ -394,11 +397,15 @@ START_TEST(test_gemv_settings_identical) {
         make_x(x, m, k, 77 + (uint64_t)mi, 1);
         run_mm(cs, &b.t, c, NULL, m, x, ys, "scalar");
         qk_x86_prepare_act__avx512vnni(P, x, k, 0, m, scratch);
+        /* M = 8 sweeps the M = 8 prefetch instead (bytes ahead for the nib_x8 asm tile, the
+         * next panel pair or not for the I8 block) */
         for (int gp = 1; gp <= 2; gp++)
             for (int pf = 0; pf <= 2048; pf += 2048) {
+                if (m == 8 && gp == 2) continue;
                 qk_x86_tune v = *t0;
                 v.gemv_panels = gp;
                 v.prefetch = pf;
+                if (m == 8) v.gemv8_prefetch = pf ? (c->f == QKERN_I8 ? 1 : 4096) : 0;
                 P->tune = &v;
                 memset(y, 0xFF, sizeof(float) * (size_t)(m * n));
                 /* two calls, as the front end's column tasks split it */
@@ -407,7 +414,7 @@ START_TEST(test_gemv_settings_identical) {
                 P->tune = t0;
                 for (int64_t i = 0; i < m * n; i++)
                     ck_assert_msg(memcmp(&y[i], &ys[i], 4) == 0,
-                                  "case %d m=%lld gemv_panels=%d prefetch=%d [%lld]: x86 %.9g scalar %.9g", _i,
+                                  "case %d m=%lld gemv_panels=%d prefetch=%d (M = 8: gemv8_prefetch) [%lld]: x86 %.9g scalar %.9g", _i,
                                   (long long)m, gp, pf, (long long)i, (double)y[i], (double)ys[i]);
             }
         free(x); free(ys); free(y); free(scratch);

@@ -1202,12 +1202,15 @@ static void qk_w8row_8x2_block(const qk_x86_packed *P, const uint8_t *act, size_
      * tile of each pair waited on DRAM for 128 KiB (K = 4096): 66 % of the vpdpbusd peak
      * instead of 75-83 % on the Xeon, where the panels do not stay in L3 (x86.h). */
     const int64_t iters = tiles * chunks;
-    /* A single tile (M = 8, a GEMV in effect) streams from DRAM at the memory's rate, and
-     * software prefetches there only take fill buffers from the hardware L2 streamer:
-     * with them 12.1 GB/s, without 13.6-14.1 (1 thread; 2 threads 20.1-20.5 against
-     * 23.4-24.2; 1 GiB rotated, read probe 15.8-15.9 / 30-30.6). From two tiles on they
-     * pay: M = 16 672-685 GOPS with, 535-555 without. */
-    const int have_next = p0 + 3 < P->panels && tiles > 1;
+    /* A single tile (M = 8, a GEMV in effect) streams from DRAM. On the Xeon software
+     * prefetches there only take fill buffers from the hardware L2 streamer: with them
+     * 12.1 GB/s, without 13.6-14.1 (1 thread; 2 threads 20.1-20.5 against 23.4-24.2; 1 GiB
+     * rotated, read probe 15.8-15.9 / 30-30.6). On Zen 4 the opposite: each pair's second
+     * panel starts a new stream that the hardware finds late, 20.2-22.1 GB/s without,
+     * 27.1-27.4 with (read probe ~32; the tile alone in L3: 27.9). The tunables say which
+     * (gemv8_prefetch). From two tiles on they pay everywhere: M = 16 672-685 GOPS with,
+     * 535-555 without (Xeon). */
+    const int have_next = p0 + 3 < P->panels && (tiles > 1 || P->tune->gemv8_prefetch);
     int64_t pfs = have_next ? (int64_t)((2 * pb + (size_t)iters - 1) / (size_t)iters) : 0;
     if (pfs > 128) pfs = 128; /* a few tiles over a short K: the rest is the hardware prefetcher's */
     const __m512i c0 = _mm512_load_si512(P->comp + (size_t)p0 * QK_X86_NR);

@@ -135,7 +135,9 @@ typedef struct qk_x86_tune {
     int64_t m_block;        /* rows per cache block inside one compute call */
     int prefetch;           /* bytes ahead the GEMV prefetches in each panel stream (0 = none) */
     int64_t gemv8_kb;       /* M = 8 on nib_x8 codes: the 8x16 asm GEMV tile, K sliced by this (0 = off) */
-    int gemv8_prefetch;     /* bytes ahead that tile prefetches in its panel stream (0 = none) */
+    int gemv8_prefetch;     /* M = 8: the nib_x8 asm tile prefetches this many bytes ahead in its panel
+                               stream (0 = none); i8_i8: nonzero = the one-tile 8x32 block fetches
+                               the next panel pair into L2, as blocks of several tiles always do */
     int gemv_panels;        /* panels (streams) the M ≤ 4 GEMV tiles read at once: 1 or 2 */
     int unpack_once;        /* nib_x8 GEMM: unpack each panel pair once per compute call (1) or per tile (0) */
     const char *why;        /* how the default was chosen */
