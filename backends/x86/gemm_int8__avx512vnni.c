@@ -368,8 +368,9 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
                      int64_t ldy, __mmask16 lm) {                                                             \
         qk_x86_tile_int(P, NULL, act, rb, qbytes, p0, y, ldy, lm, MR, NP, WK, AK, GV);                       \
     }
-/* Per family: GEMM tiles MR = 1..6 with two panels and one panel; GEMV tiles MR = 1..8
- * with one panel, so that M ≤ 8 reads every weight byte exactly once, as one stream.
+/* Per family: GEMM tiles MR = 1..6 with two panels and one panel; GEMV runs MR = 1..8
+ * over one panel at a time (gemv) or, at M ≤ 4, two (gemv2, two streams), so that M ≤ 8
+ * reads every weight byte exactly once.
  * From 5 rows on, the GEMV tiles load the packed compensation (4 B per column and group)
  * instead of spending 2 vpdpbusd per 64 code bytes on it: there the tile is bound by
  * vpdpbusd, not by memory (docs/performance-x86.md). Up to 4 rows they recompute it, except
