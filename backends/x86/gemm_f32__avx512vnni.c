@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "backends/x86/x86.h"
-#include "kernels/format_nf4.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
 
@@ -138,13 +137,10 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    /* Nibbles (and NF4) decode by one vpermps on a 16-entry table (only bits 3:0 of each
-     * lane index it): the codebook, or code − 8 / code; per-column zero points are
-     * subtracted after it in f32 (exact: small integers). */
-    float tab[16];
-    for (int i = 0; i < 16; i++)
-        tab[i] = KIND == QK_F_NF4 ? qk_nf4_codebook[i] : (float)(i - (P->zero_mode == 1 ? 8 : 0));
-    const __m512 lut = _mm512_loadu_ps(tab);
+    /* Nibbles (and NF4) decode by one vpermps on the pack's 16-entry table (only bits 3:0
+     * of each lane index it); per-column zero points are subtracted after it in f32
+     * (exact: small integers). */
+    const __m512 lut = _mm512_loadu_ps(P->lut);
     __m512 facc[4][2], gacc[4][2][4]; /* fixed size: registers once unrolled */
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)

@@ -339,27 +339,19 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
 typedef void (*qk_x86_tile_fn)(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                                float *y, int64_t ldy, __mmask16 last_mask);
 
-/* A run of one-panel GEMV tiles over panels [p0, p1) in one call (y at panel p0's columns;
- * lm masks the last panel): the weight stream never leaves the loop for a call per panel,
- * which cost the one-thread M = 1 GEMV 3-5 % (docs/performance-x86.md, fourth session). */
+/* A run of GEMV tiles over panels [p0, p1) in one call, NP panels (streams) at a time and
+ * a last odd panel on its own (y at panel p0's columns; lm masks the last panel): the
+ * weight stream never leaves the loop for a call per panel, which cost the one-thread M = 1
+ * GEMV 3-5 % (docs/performance-x86.md, fourth session). */
 typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                               int64_t p1, float *y, int64_t ldy, __mmask16 last_mask);
-#define QK_RUN(NAME, MR, WK, AK, GV)                                                                           \
-    static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, int64_t p1, \
-                     float *y, int64_t ldy, __mmask16 lm) {                                                        \
-        for (int64_t p = p0; p < p1; p++)                                                                          \
-            qk_x86_tile_int(P, NULL, act, rb, qbytes, p, y + (p - p0) * QK_X86_NR, ldy,                            \
-                            p + 1 == p1 ? lm : (__mmask16)0xFFFF, MR, 1, WK, AK, GV);                              \
-    }
-
-/* The same with two panels at once (two streams), a last odd panel on its own. */
-#define QK_RUN2(NAME, MR, WK, AK, GV)                                                                          \
+#define QK_RUN(NAME, MR, NP, WK, AK, GV)                                                                       \
     static void NAME(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0, int64_t p1, \
                      float *y, int64_t ldy, __mmask16 lm) {                                                        \
         int64_t p = p0;                                                                                            \
-        for (; p + 2 <= p1; p += 2)                                                                                \
+        for (; p + NP <= p1; p += NP)                                                                              \
             qk_x86_tile_int(P, NULL, act, rb, qbytes, p, y + (p - p0) * QK_X86_NR, ldy,                            \
-                            p + 2 == p1 ? lm : (__mmask16)0xFFFF, MR, 2, WK, AK, GV);                              \
+                            p + NP == p1 ? lm : (__mmask16)0xFFFF, MR, NP, WK, AK, GV);                            \
         if (p < p1) qk_x86_tile_int(P, NULL, act, rb, qbytes, p, y + (p - p0) * QK_X86_NR, ldy, lm, MR, 1, WK, AK, GV); \
     }
 
@@ -382,11 +374,11 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
     QK_TILE(F##_g4x2, 4, 2, WK, AK, 0) QK_TILE(F##_g5x2, 5, 2, WK, AK, 0) QK_TILE(F##_g6x2, 6, 2, WK, AK, 0)      \
     QK_TILE(F##_g1x1, 1, 1, WK, AK, 0) QK_TILE(F##_g2x1, 2, 1, WK, AK, 0) QK_TILE(F##_g3x1, 3, 1, WK, AK, 0)      \
     QK_TILE(F##_g4x1, 4, 1, WK, AK, 0) QK_TILE(F##_g5x1, 5, 1, WK, AK, 0) QK_TILE(F##_g6x1, 6, 1, WK, AK, 0)      \
-    QK_RUN(F##_v1, 1, WK, AK, QK_GV(WK)) QK_RUN(F##_v2, 2, WK, AK, QK_GV(WK)) QK_RUN(F##_v3, 3, WK, AK, QK_GV(WK))  \
-    QK_RUN(F##_v4, 4, WK, AK, QK_GV(WK)) QK_RUN(F##_v5, 5, WK, AK, 0) QK_RUN(F##_v6, 6, WK, AK, 0)                  \
-    QK_RUN(F##_v7, 7, WK, AK, 0) QK_RUN(F##_v8, 8, WK, AK, 0)                                                     \
-    QK_RUN2(F##_w1, 1, WK, AK, QK_GV(WK)) QK_RUN2(F##_w2, 2, WK, AK, QK_GV(WK)) QK_RUN2(F##_w3, 3, WK, AK, QK_GV(WK)) \
-    QK_RUN2(F##_w4, 4, WK, AK, QK_GV(WK))                                                                        \
+    QK_RUN(F##_v1, 1, 1, WK, AK, QK_GV(WK)) QK_RUN(F##_v2, 2, 1, WK, AK, QK_GV(WK))                              \
+    QK_RUN(F##_v3, 3, 1, WK, AK, QK_GV(WK)) QK_RUN(F##_v4, 4, 1, WK, AK, QK_GV(WK)) QK_RUN(F##_v5, 5, 1, WK, AK, 0)  \
+    QK_RUN(F##_v6, 6, 1, WK, AK, 0) QK_RUN(F##_v7, 7, 1, WK, AK, 0) QK_RUN(F##_v8, 8, 1, WK, AK, 0)                \
+    QK_RUN(F##_w1, 1, 2, WK, AK, QK_GV(WK)) QK_RUN(F##_w2, 2, 2, WK, AK, QK_GV(WK))                              \
+    QK_RUN(F##_w3, 3, 2, WK, AK, QK_GV(WK)) QK_RUN(F##_w4, 4, 2, WK, AK, QK_GV(WK))                              \
     static const qk_x86_run_fn F##_gemv2[4] = {F##_w1, F##_w2, F##_w3, F##_w4};                                 \
     static const qk_x86_tile_fn F##_gemm[2][6] = {{F##_g1x1, F##_g2x1, F##_g3x1, F##_g4x1, F##_g5x1, F##_g6x1},  \
                                                   {F##_g1x2, F##_g2x2, F##_g3x2, F##_g4x2, F##_g5x2, F##_g6x2}}; \

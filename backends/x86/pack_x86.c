@@ -10,6 +10,7 @@
 #include "kernels/format_half.h"
 #include "kernels/format_int.h"
 #include "kernels/format_internal.h"
+#include "kernels/format_nf4.h"
 #include "kernels/packed_alloc.h"
 #include "kernels/qk_error.h"
 #include "qkern/context.h"
@@ -276,6 +277,11 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->zero_mode = ((f == QKERN_I4 && (w->desc.flags & QKERN_QUANT_ASYMMETRIC)) || f == QKERN_I8_ASYM) ? 2
                    : (f == QKERN_I4 || f == QKERN_Q4_0) ? 1 : 0;
     P->has_min = f == QKERN_Q4_1;
+    if (P->codes == QK_X86_NF4 || P->codes == QK_X86_NIB)
+        for (int i = 0; i < 16; i++)
+            P->lut[i] = P->codes == QK_X86_NF4 ? qk_nf4_codebook[i]
+                        : P->zero_mode == 2      ? (float)i /* the group's zero point comes off later */
+                                                 : (float)qk_x86_qw(P, NULL, 0, (uint8_t)i);
     P->n = w->rows;
     int64_t g = qk_x86_group(&w->desc, w->cols);
     int64_t gk = g == w->cols ? qk_round_up(g, P->bits == 4 ? 8 : 4) : g; /* per-row: pad K */

@@ -68,6 +68,9 @@ typedef struct qk_x86_packed {
     int32_t *comp;          /* -128·Σqw: panels × groups × 16 (int8-activation modes), else NULL */
     float *bias;            /* panels × 16, zero padded (always present) */
     float row_scale;        /* FP8 per-tensor weight scale folded into scales, unused otherwise */
+    float lut[16];          /* 4-bit codes: each code's value before the group scale (NF4 codebook,
+                               code − 8, code; per-group zero points come off after it), the
+                               float-mode tile's vpermps table */
     int fp8_nan;            /* E4M3 codes include NaN (S.1111.111): the float-mode GEMV's f16 decode
                                would read it as 480, so those packs keep the bitwise decode */
     const struct qk_x86_tune *tune;
