@@ -1,8 +1,9 @@
 /* Float-activation matmul (W8A32, W4A32, NF4, FP8 weights) on AVX-512: the packed codes
  * are decoded in registers to f32 (sign-extension for int8, minus the int32 zero point for
  * I8_ASYM; one vpermps on a 16-entry table for nibbles and NF4; FP8 by exponent rebias, or
- * at M = 1 through f16) and multiplied with f32 FMA. Each group accumulates Σ x·code unscaled; the group scale is
- * applied once per group (docs/matmul.md: f32 accumulation, order free).
+ * at M = 1 through f16) and multiplied with f32 FMA. Each group accumulates Σ x·code
+ * unscaled; the group scale is applied once per group (docs/matmul.md: f32 accumulation,
+ * order free).
  * Per 16 weights the floor is one FMA plus one or two decode µops on the same four pipes,
  * so M = 1 is compute-bound at one thread on a core with one zmm FMA per cycle (Zen 4: ≈ 14
  * GB/s of 4-bit, ≈ 23 of int8 measured) and memory-bound at two. */
@@ -69,8 +70,8 @@ QK_AI __m512 qk_x86_decode16(const uint8_t *q, const int KIND, __m512i z) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
 }
 
-/* M = 1 over byte codes (I8, I8_ASYM, Q8_0, FP8): 16 bytes of a c4 chunk decode straight from memory
- * into one zmm that meets x[4c..4c+3] repeated, so a weight costs one widening load, one
+/* M = 1 over byte codes (I8, I8_ASYM, Q8_0, FP8): 16 bytes of a c4 chunk decode straight
+ * from memory into one zmm that meets x[4c..4c+3] repeated, so a weight costs one widening load, one
  * conversion (two or three ops for FP8) and one FMA, where the broadcast form needs two
  * shifts more (FP8: eight). */
 QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p0, float *y, __mmask16 last_mask,
