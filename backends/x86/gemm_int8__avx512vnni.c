@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/x86/q8_blocks_x86.h"
 #include "backends/x86/x86.h"
 #include "backends/x86/x86_quant.h"
 #include "kernels/format_fp8.h"
@@ -55,34 +56,10 @@ static void qk_x86_quant_i8_row(const float *x, int64_t k, int64_t kp, float ix,
     for (; i < kp; i++) q[i] = 128;
 }
 
-/* ggml's roundf (ties away from zero), exactly: trunc, then step away when |frac| ≥ 0.5. */
-QK_AI __m512i qk_x86_roundf_epi32(__m512 v) {
-    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m512 d = _mm512_abs_ps(_mm512_sub_ps(v, t));
-    __mmask16 up = _mm512_cmp_ps_mask(d, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
-}
-
-/* One 32-block as quantize_row_q8_0_ref / q8_1_ref: d = amax/127, id = 1/d, q = roundf(x·id).
- * Returns d; *sum gets Σq. */
-static float qk_x86_quant_q8_block(const float *x, uint8_t *q, int32_t *sum) {
-    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-    float d = amax / 127.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
-    __m512 vid = _mm512_set1_ps(id);
-    __m512i qa = qk_x86_roundf_epi32(_mm512_mul_ps(a, vid)), qb = qk_x86_roundf_epi32(_mm512_mul_ps(b, vid));
-    *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
-    const __m512i off = _mm512_set1_epi32(128);
-    _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(_mm512_add_epi32(qa, off)));
-    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(qb, off)));
-    return d;
-}
-
-/* The signed part of an activation row (x86.h): qx = byte ^ 0x80 and, per group, the
- * record {−128·Σ qx, d}; Σ qx = Σ bytes − 128·g, the byte sum by vpsadbw. */
-static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, size_t qbytes, const float *d) {
+/* The signed part of an I8_DYNAMIC activation row (x86.h): qx = byte ^ 0x80 and, per
+ * group, the record {−128·Σ qx, 0}; Σ qx = Σ bytes − 128·g, the byte sum by vpsadbw.
+ * (Q8 rows get theirs from qk_x86_act_q8_row.) */
+static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, size_t qbytes) {
     const int64_t groups = P->groups, g = P->g, kp = groups * g;
     uint8_t *sq = row + qk_x86_act_signed_off(P), *rec = sq + qbytes;
     const __m512i b80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
@@ -98,9 +75,38 @@ static void qk_x86_act_signed_row(const qk_x86_packed *P, uint8_t *row, size_t q
             s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(t, u + j), zero));
         }
         int32_t corr = (int32_t)(-128 * ((int64_t)_mm512_reduce_add_epi64(s) - 128 * g));
-        float dg = d ? d[G] : 0.0f;
+        const float dg = 0.0f; /* I8_DYNAMIC: one scale per row, applied per output */
         memcpy(rec + (size_t)G * 8, &corr, 4);
         memcpy(rec + (size_t)G * 8 + 4, &dg, 4);
+    }
+}
+
+/* A Q8_0 / Q8_1 activation row, 16 blocks at a time (q8_blocks_x86.h): codes + 128, the
+ * f16-rounded d per block (and s = d·Σq for Q8_1), which the kernels multiply by as ggml's
+ * vec_dot does, and for nib_x8 packs the signed copy with its records {−128·Σq, d}. */
+static void qk_x86_act_q8_row(const qk_x86_packed *P, const float *xr, uint8_t *row, size_t qbytes, float *sc) {
+    const int64_t groups = P->groups;
+    const int q81 = P->act == QKERN_ACT_Q8_1;
+    uint8_t *sq = qk_x86_act_signed(P) ? row + qk_x86_act_signed_off(P) : NULL, *rec = sq ? sq + qbytes : NULL;
+    for (int64_t b0 = 0; b0 < groups; b0 += 16) {
+        const int n = groups - b0 < 16 ? (int)(groups - b0) : 16;
+        const __mmask16 t = (__mmask16)((1u << n) - 1);
+        __m512i sum;
+        __m512 d = qk_x86_q8_blocks(xr + 32 * b0, n, row + 32 * b0, 32, 1, sq ? sq + 32 * b0 : NULL, &sum);
+        __m512 dh = qk_x86_f16_round_ps(d);
+        _mm512_mask_storeu_ps(sc + b0, t, dh);
+        if (q81) _mm512_mask_storeu_ps(sc + groups + b0, t, qk_x86_f16_round_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d)));
+        if (rec) {
+            /* {corr, d} pairs: lanes interleaved 128 bits at a time, then put in order */
+            __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)), dv = _mm512_castps_si512(dh);
+            const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+            const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+            uint8_t *r = rec + (size_t)b0 * 8;
+            _mm512_mask_storeu_epi32(r, (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1),
+                                     _mm512_permutex2var_epi32(corr, lo, dv));
+            if (n > 8) _mm512_mask_storeu_epi32(r + 64, (__mmask16)((1u << (2 * (n - 8))) - 1),
+                                                _mm512_permutex2var_epi32(corr, hi, dv));
+        }
     }
 }
 
@@ -125,21 +131,11 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
             qk_i8_params(qk_x86_absmax(xr, K), &sx, &ix);
             qk_x86_quant_i8_row(xr, K, kp, ix, row);
             sc[0] = sx;
-            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes, NULL);
+            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes);
             break;
         }
         case QKERN_ACT_Q8_0:
-        case QKERN_ACT_Q8_1: {
-            /* The kernels multiply by the f16-rounded d (and s), as ggml's vec_dot does. */
-            for (int64_t b = 0; b < P->groups; b++) {
-                int32_t sum;
-                float d = qk_x86_quant_q8_block(xr + 32 * b, row + 32 * b, &sum);
-                sc[b] = qk_f16_to_f32(qk_f32_to_f16(d));
-                if (P->act == QKERN_ACT_Q8_1) sc[P->groups + b] = qk_f16_to_f32(qk_f32_to_f16((float)sum * d));
-            }
-            if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes, sc);
-            break;
-        }
+        case QKERN_ACT_Q8_1: qk_x86_act_q8_row(P, xr, row, qbytes, sc); break;
         case QKERN_ACT_FP8_E4M3:
         case QKERN_ACT_FP8_E5M2: {
             /* The FP8 quantiser with the row's static scale (format_fp8.h), widened to BF16. */

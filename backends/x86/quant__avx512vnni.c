@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "backends/x86/q8_blocks_x86.h"
 #include "backends/x86/x86_quant.h"
 #include "kernels/format_nf4.h"
 #include "kernels/format_ggml.h"
@@ -152,31 +153,21 @@ void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L,
 /* ---- ggml quantisers ------------------------------------------------------------------ */
 
 /* roundf: ties away from zero, exactly (trunc, then step away when |frac| ≥ 0.5). */
-QK_AI __m512i qk_roundf_epi32(__m512 v) {
-    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
-}
-
-static void qk_quant_q8(const float *x, uint8_t *blk, int with_sum) {
-    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-    float d = amax / 127.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
-    __m512 vid = _mm512_set1_ps(id);
-    __m512i qa = qk_roundf_epi32(_mm512_mul_ps(a, vid)), qb = qk_roundf_epi32(_mm512_mul_ps(b, vid));
-    uint16_t dh = qk_f32_to_f16(d);
-    memcpy(blk, &dh, 2);
-    size_t qo = 2;
-    if (with_sum) {
-        int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
-        uint16_t sh = qk_f32_to_f16((float)sum * d);
-        memcpy(blk + 2, &sh, 2);
-        qo = 4;
+/* n ≤ 16 Q8_0 / Q8_1 blocks of one row (q8_blocks_x86.h); d and s stored as f16 (RNE,
+ * as qk_f32_to_f16). */
+static void qk_quant_q8_blocks(const float *x, int n, uint8_t *blk, int with_sum) {
+    const size_t bs = with_sum ? sizeof(qk_block_q8_1) : sizeof(qk_block_q8_0), qo = with_sum ? 4 : 2;
+    __m512i sum;
+    __m512 d = qk_x86_q8_blocks(x, n, blk + qo, bs, 0, NULL, &sum);
+    uint16_t dh[16], sh[16];
+    _mm256_storeu_si256((__m256i *)dh, _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (with_sum)
+        _mm256_storeu_si256((__m256i *)sh, _mm512_cvtps_ph(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d),
+                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (int b = 0; b < n; b++) {
+        memcpy(blk + (size_t)b * bs, &dh[b], 2);
+        if (with_sum) memcpy(blk + (size_t)b * bs + 2, &sh[b], 2);
     }
-    _mm_storeu_si128((__m128i *)(blk + qo), _mm512_cvtepi32_epi8(qa));
-    _mm_storeu_si128((__m128i *)(blk + qo + 16), _mm512_cvtepi32_epi8(qb));
 }
 
 /* Two 16-lane halves of nibbles (elements j and j+16) → 16 bytes lo | hi << 4. */
@@ -240,10 +231,15 @@ void qk_x86_quantize__avx512vnni(const float *src, const qkern_qtensor *dst, con
     for (int64_t r = r0; r < r1; r++) {
         const float *x = src + r * K;
         uint8_t *row = (uint8_t *)dst->data + (size_t)r * L->row_bytes;
+        if (L->format == QKERN_Q8_0 || L->format == QKERN_Q8_1) {
+            const int with_sum = L->format == QKERN_Q8_1;
+            const size_t bs = with_sum ? sizeof(qk_block_q8_1) : sizeof(qk_block_q8_0);
+            for (int64_t b = 0; b < K / 32; b += 16)
+                qk_quant_q8_blocks(x + 32 * b, K / 32 - b < 16 ? (int)(K / 32 - b) : 16, row + (size_t)b * bs, with_sum);
+            continue;
+        }
         for (int64_t b = 0; b < K / 32; b++) {
             switch (L->format) {
-            case QKERN_Q8_0: qk_quant_q8(x + 32 * b, row + (size_t)b * sizeof(qk_block_q8_0), 0); break;
-            case QKERN_Q8_1: qk_quant_q8(x + 32 * b, row + (size_t)b * sizeof(qk_block_q8_1), 1); break;
             case QKERN_Q4_0: qk_quant_q4_0(x + 32 * b, row + (size_t)b * sizeof(qk_block_q4_0)); break;
             case QKERN_Q4_1: qk_quant_q4_1(x + 32 * b, row + (size_t)b * sizeof(qk_block_q4_1)); break;
             default: break;
