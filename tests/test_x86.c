@@ -171,8 +171,9 @@ static const wcase pack_cases[] = {
 
 /* Every byte of the packed layout from its definition in x86.h, padding included. */
 START_TEST(test_pack_layout) {
-    const wcase *c = &pack_cases[_i];
-    const int64_t n = 37, k = 256;
+    const wcase *c = &pack_cases[_i / 2];
+    /* 256, and 160: five 32-blocks (an odd group count, the paired layout's lone last group) */
+    const int64_t n = 37, k = _i % 2 && c->group == 32 ? 160 : 256;
     qk_qbuf b;
     make_weights(&b, c, n, k, 100 + (uint64_t)_i, 0);
     qkern_matmul_options o;
@@ -191,11 +192,21 @@ START_TEST(test_pack_layout) {
     const int nib_x8 = c->act != QKERN_ACT_FLOAT && (c->f == QKERN_Q4_0 ||
                                                      (c->f == QKERN_I4 && !(c->flags & QKERN_QUANT_ASYMMETRIC)));
     ck_assert_int_eq(P->nib_x8, nib_x8);
+    /* x86.h: Q4_0 × Q8_0 packs (off AMX) pair their groups, [codes][scales][scales][codes],
+     * so that every group's codes start on a cache line */
+    const int paired = c->act == QKERN_ACT_Q8_0 && c->f == QKERN_Q4_0 && !P->amx;
+    ck_assert_uint_eq(P->odd_shift, paired ? 32 : 0);
+    if (paired) ck_assert_uint_eq(P->panel_bytes % 64, 0);
     const uint8_t x8 = nib_x8 ? 8 : 0;
     for (int64_t col = 0; col < P->panels * 16; col++) {
         int64_t p = col / 16, j = col % 16;
         for (int64_t G = 0; G < P->groups; G++) {
-            const uint8_t *grp = P->w + (size_t)p * P->panel_bytes + (size_t)G * P->group_bytes;
+            const uint8_t *pan = P->w + (size_t)p * P->panel_bytes, *grp = pan + qk_x86_code_off(P, G);
+            if (paired) {
+                ck_assert_uint_eq(((uintptr_t)grp) % 64, 0);
+                ck_assert_uint_eq(qk_x86_code_off(P, G), (size_t)G * P->group_bytes + (G % 2 ? 32 : 0));
+                ck_assert_uint_eq(qk_x86_tail_off(P, G), (size_t)G * P->group_bytes + (G % 2 ? 0 : P->code_bytes));
+            }
             int32_t sum = 0;
             for (int64_t kk = 0; kk < g; kk++) {
                 uint8_t got;
@@ -210,7 +221,7 @@ START_TEST(test_pack_layout) {
                               (long long)(G * g + kk), got, want);
                 if (col < n) sum += ref_qw(&b.t, col, G * g + kk, g);
             }
-            const uint8_t *sc = grp + P->code_bytes;
+            const uint8_t *sc = pan + qk_x86_tail_off(P, G);
             if (col < n) {
                 if (c->f == QKERN_I8 || c->f == QKERN_NF4 || c->f == QKERN_FP8_E4M3) {
                     float want = c->f == QKERN_FP8_E4M3 ? ((float *)b.t.scales)[col]
@@ -317,11 +328,13 @@ START_TEST(test_mm_exact) {
         c->act == QKERN_ACT_LLM_INT8)
         return; /* f32 accumulation (or an inlier amax that is not a power of two): the bound test */
     qkern_context *cx = ctx_named("x86", 2), *cs = ctx_named("scalar", 1);
-    const int64_t ks[] = {128, 256};
-    for (size_t ki = 0; ki < 2; ki++)
+    /* 160: five 32-blocks, the lone last group of the paired layout (x86.h) in every tile */
+    const int64_t ks[] = {128, 256, 160};
+    for (size_t ki = 0; ki < 3; ki++)
         for (size_t mi = 0; mi < N_TAIL; mi++)
             for (size_t ni = 0; ni < N_TAIL; ni++) {
                 int64_t m = tail_mn[mi], n = tail_mn[ni], k = ks[ki];
+                if (k == 160 && c->group != 32) continue;
                 qk_qbuf b;
                 make_weights(&b, c, n, k, 7 + mi * 31 + ni, 1);
                 float *x = malloc(sizeof(float) * (size_t)(m * k));
@@ -711,7 +724,7 @@ static Suite *x86_suite(void) {
         return s;
     }
     t = tcase_create("pack");
-    tcase_add_loop_test(t, test_pack_layout, 0, (int)(sizeof pack_cases / sizeof pack_cases[0]));
+    tcase_add_loop_test(t, test_pack_layout, 0, 2 * (int)(sizeof pack_cases / sizeof pack_cases[0]));
     suite_add_tcase(s, t);
     t = tcase_create("matmul");
     tcase_set_timeout(t, 120);

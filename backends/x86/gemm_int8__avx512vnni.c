@@ -190,6 +190,7 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
                            int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP,
                            const int WK, const int AK, const int GEMV) {
     const int SG = GEMV == 2 && WK == QK_W4Z8;
+    const int PAIRED = WK == QK_W4Z8 && AK == QK_A_Q8_0;
     const size_t so = SG ? qk_x86_act_signed_off(P) : 0; /* the signed copy; its records follow at + qbytes */
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
@@ -214,13 +215,15 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
         for (int p = 0; p < NP; p++) facc[m][p] = _mm512_setzero_ps();
 
     for (int64_t G = 0; G < groups; G++) {
-        const uint8_t *gp[2], *cp[2];
+        const uint8_t *gp[2], *tp[2], *cp[2];
         __m512i zv[2];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
-            gp[p] = pan + (size_t)p * pb + (size_t)G * gb;
+            /* only Q4_0 × Q8_0 packs pair their groups (x86.h) */
+            gp[p] = pan + (size_t)p * pb + (PAIRED ? qk_x86_code_off(P, G) : (size_t)G * gb);
+            tp[p] = PAIRED ? pan + (size_t)p * pb + qk_x86_tail_off(P, G) : gp[p] + cb;
             cp[p] = WK == QK_W8U ? ub + ((size_t)p * (size_t)groups + (size_t)G) * (size_t)g * 16 : gp[p];
-            zv[p] = WK == QK_W4ZP ? qk_x86_zero_bytes(gp[p] + cb + (f16 ? 32 : 64)) : _mm512_setzero_si512();
+            zv[p] = WK == QK_W4ZP ? qk_x86_zero_bytes(tp[p] + (f16 ? 32 : 64)) : _mm512_setzero_si512();
             if (GEMV) cacc[p] = cacc2[p] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 16
@@ -298,9 +301,9 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
         /* The group is done: isum is exact; fold it into the f32 sums. */
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
-            __m512 sw = qk_x86_load_scales(gp[p] + cb, f16);
+            __m512 sw = qk_x86_load_scales(tp[p], f16);
             __m512 mw = _mm512_setzero_ps();
-            if (AK == QK_A_Q8_1) mw = qk_x86_load_scales(gp[p] + cb + 32, 1);
+            if (AK == QK_A_Q8_1) mw = qk_x86_load_scales(tp[p] + 32, 1);
 #pragma GCC unroll 16
             for (int m = 0; m < MR; m++) {
                 __m512i isum = GEMV == 1 ? _mm512_sub_epi32(acc[m][p], cacc[p]) : acc[m][p];
@@ -384,8 +387,42 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
  * (zmm0-11) and 12 f32 sums (zmm12-23) stay in registers across the 32-blocks, which the
  * intrinsics tile cannot get from GCC (it moves or spills them every block). Same
  * arithmetic, same order per output as qk_x86_tile_int: isum exact, then
- * sum += f32(isum)·(d_w·d_x). Valid for g = 32 with f16 scales (a Q4_0 panel-group is
- * 256 code bytes + 32 scale bytes = 288). */
+ * sum += f32(isum)·(d_w·d_x). Valid for g = 32 with f16 scales in the paired layout
+ * (x86.h, odd_shift = 32): a pair of blocks is 576 bytes, [codes][scales][scales][codes],
+ * so the loop body takes a pair, the even block's codes at 0 and scales at 256, the odd
+ * block's scales at 288 and codes at 320; an odd last block leaves after the even half. */
+#define QK_Q6_ROW(A, B, X1, X2)                                                                            \
+    "vpbroadcastd " X1 ", %%zmm28\n\t vpbroadcastd " X2 ", %%zmm29\n\t"                                   \
+    "vpdpbusd %%zmm24, %%zmm28, %%zmm" #A "\n\t vpdpbusd %%zmm26, %%zmm28, %%zmm" #B "\n\t"               \
+    "vpdpbusd %%zmm25, %%zmm29, %%zmm" #A "\n\t vpdpbusd %%zmm27, %%zmm29, %%zmm" #B "\n\t"
+/* one 64-byte code chunk of both panels at W (an offset expression), activation bytes at X */
+#define QK_Q6_CHUNK(W, X)                                                                                  \
+    "vmovdqu64 " W "(%[w0]), %%zmm24\n\t vmovdqu64 " W "(%[w1]), %%zmm26\n\t"                              \
+    "vpandd %%zmm30, %%zmm24, %%zmm25\n\t vpandd %%zmm30, %%zmm26, %%zmm27\n\t"                           \
+    "vpsllw $4, %%zmm24, %%zmm24\n\t vpsllw $4, %%zmm26, %%zmm26\n\t"                                     \
+    "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"                           \
+    QK_Q6_ROW(0, 1, X "(%[x0])", X "+4(%[x0])") QK_Q6_ROW(2, 3, X "(%[x0],%[rb],1)", X "+4(%[x0],%[rb],1)") \
+    QK_Q6_ROW(4, 5, X "(%[x0],%[rb],2)", X "+4(%[x0],%[rb],2)") QK_Q6_ROW(6, 7, X "(%[x3])", X "+4(%[x3])")  \
+    QK_Q6_ROW(8, 9, X "(%[x3],%[rb],1)", X "+4(%[x3],%[rb],1)")                                            \
+    QK_Q6_ROW(10, 11, X "(%[x3],%[rb],2)", X "+4(%[x3],%[rb],2)")
+#define QK_Q6_FOLD(A, B, FA, FB, D)                                                                        \
+    "vbroadcastss " D ", %%zmm28\n\t vmulps %%zmm28, %%zmm24, %%zmm26\n\t vmulps %%zmm28, %%zmm25, %%zmm27\n\t" \
+    "vcvtdq2ps %%zmm" #A ", %%zmm" #A "\n\t vcvtdq2ps %%zmm" #B ", %%zmm" #B "\n\t"                        \
+    "vfmadd231ps %%zmm26, %%zmm" #A ", %%zmm" #FA "\n\t vfmadd231ps %%zmm27, %%zmm" #B ", %%zmm" #FB "\n\t"
+/* One block: codes at W, scales at S (w0 / w1), compensation at C (c0 / c1), activation
+ * bytes at X and the rows' d at D (d0 / d3). */
+#define QK_Q6_BLOCK(W, S, C, X, D)                                                                         \
+    "vmovdqa64 " C "(%[c0]), %%zmm0\n\t vmovdqa64 " C "(%[c1]), %%zmm1\n\t"                                \
+    "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"               \
+    "vmovdqa64 %%zmm1, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"               \
+    "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t vmovdqa64 %%zmm0, %%zmm10\n\t"              \
+    "vmovdqa64 %%zmm1, %%zmm11\n\t"                                                                        \
+    QK_Q6_CHUNK(W "+0", X "+0") QK_Q6_CHUNK(W "+64", X "+8") QK_Q6_CHUNK(W "+128", X "+16")               \
+    QK_Q6_CHUNK(W "+192", X "+24")                                                                         \
+    "vcvtph2ps " S "(%[w0]), %%zmm24\n\t vcvtph2ps " S "(%[w1]), %%zmm25\n\t"                              \
+    QK_Q6_FOLD(0, 1, 12, 13, D "(%[d0])") QK_Q6_FOLD(2, 3, 14, 15, D "(%[d0],%[rb],1)")                   \
+    QK_Q6_FOLD(4, 5, 16, 17, D "(%[d0],%[rb],2)") QK_Q6_FOLD(6, 7, 18, 19, D "(%[d3])")                    \
+    QK_Q6_FOLD(8, 9, 20, 21, D "(%[d3],%[rb],1)") QK_Q6_FOLD(10, 11, 22, 23, D "(%[d3],%[rb],2)")
 static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 last_mask) {
     const size_t pb = P->panel_bytes;
@@ -405,260 +442,19 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
         "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
         "1:\n\t"
-        "vmovdqa64 (%[c0]), %%zmm0\n\t"
-        "vmovdqa64 (%[c1]), %%zmm1\n\t"
-        "vmovdqa64 %%zmm0, %%zmm2\n\t"
-        "vmovdqa64 %%zmm1, %%zmm3\n\t"
-        "vmovdqa64 %%zmm0, %%zmm4\n\t"
-        "vmovdqa64 %%zmm1, %%zmm5\n\t"
-        "vmovdqa64 %%zmm0, %%zmm6\n\t"
-        "vmovdqa64 %%zmm1, %%zmm7\n\t"
-        "vmovdqa64 %%zmm0, %%zmm8\n\t"
-        "vmovdqa64 %%zmm1, %%zmm9\n\t"
-        "vmovdqa64 %%zmm0, %%zmm10\n\t"
-        "vmovdqa64 %%zmm1, %%zmm11\n\t"
-        "vmovdqu64 0(%[w0]), %%zmm24\n\t"
-        "vmovdqu64 0(%[w1]), %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
-        "vpsllw $4, %%zmm24, %%zmm24\n\t"
-        "vpsllw $4, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpbroadcastd 0(%[x0]), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x0]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm1\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm0\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm1\n\t"
-        "vpbroadcastd 0(%[x0],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x0],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm2\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm3\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm2\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm3\n\t"
-        "vpbroadcastd 0(%[x0],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x0],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm5\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm4\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm5\n\t"
-        "vpbroadcastd 0(%[x3]), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x3]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm6\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm7\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm6\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
-        "vpbroadcastd 0(%[x3],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x3],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm9\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm9\n\t"
-        "vpbroadcastd 0(%[x3],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 4(%[x3],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm10\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm11\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm10\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
-        "vmovdqu64 64(%[w0]), %%zmm24\n\t"
-        "vmovdqu64 64(%[w1]), %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
-        "vpsllw $4, %%zmm24, %%zmm24\n\t"
-        "vpsllw $4, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpbroadcastd 8(%[x0]), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x0]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm1\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm0\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm1\n\t"
-        "vpbroadcastd 8(%[x0],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x0],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm2\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm3\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm2\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm3\n\t"
-        "vpbroadcastd 8(%[x0],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x0],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm5\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm4\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm5\n\t"
-        "vpbroadcastd 8(%[x3]), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x3]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm6\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm7\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm6\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
-        "vpbroadcastd 8(%[x3],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x3],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm9\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm9\n\t"
-        "vpbroadcastd 8(%[x3],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 12(%[x3],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm10\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm11\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm10\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
-        "vmovdqu64 128(%[w0]), %%zmm24\n\t"
-        "vmovdqu64 128(%[w1]), %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
-        "vpsllw $4, %%zmm24, %%zmm24\n\t"
-        "vpsllw $4, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpbroadcastd 16(%[x0]), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x0]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm1\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm0\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm1\n\t"
-        "vpbroadcastd 16(%[x0],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x0],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm2\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm3\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm2\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm3\n\t"
-        "vpbroadcastd 16(%[x0],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x0],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm5\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm4\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm5\n\t"
-        "vpbroadcastd 16(%[x3]), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x3]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm6\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm7\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm6\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
-        "vpbroadcastd 16(%[x3],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x3],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm9\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm9\n\t"
-        "vpbroadcastd 16(%[x3],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 20(%[x3],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm10\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm11\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm10\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
-        "vmovdqu64 192(%[w0]), %%zmm24\n\t"
-        "vmovdqu64 192(%[w1]), %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm25\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm27\n\t"
-        "vpsllw $4, %%zmm24, %%zmm24\n\t"
-        "vpsllw $4, %%zmm26, %%zmm26\n\t"
-        "vpandd %%zmm30, %%zmm24, %%zmm24\n\t"
-        "vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-        "vpbroadcastd 24(%[x0]), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x0]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm1\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm0\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm1\n\t"
-        "vpbroadcastd 24(%[x0],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x0],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm2\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm3\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm2\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm3\n\t"
-        "vpbroadcastd 24(%[x0],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x0],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm5\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm4\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm5\n\t"
-        "vpbroadcastd 24(%[x3]), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x3]), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm6\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm7\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm6\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
-        "vpbroadcastd 24(%[x3],%[rb],1), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x3],%[rb],1), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm9\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm9\n\t"
-        "vpbroadcastd 24(%[x3],%[rb],2), %%zmm28\n\t"
-        "vpbroadcastd 28(%[x3],%[rb],2), %%zmm29\n\t"
-        "vpdpbusd %%zmm24, %%zmm28, %%zmm10\n\t"
-        "vpdpbusd %%zmm26, %%zmm28, %%zmm11\n\t"
-        "vpdpbusd %%zmm25, %%zmm29, %%zmm10\n\t"
-        "vpdpbusd %%zmm27, %%zmm29, %%zmm11\n\t"
-        "vcvtph2ps 256(%[w0]), %%zmm24\n\t"
-        "vcvtph2ps 256(%[w1]), %%zmm25\n\t"
-        "vbroadcastss (%[d0]), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm0, %%zmm0\n\t"
-        "vcvtdq2ps %%zmm1, %%zmm1\n\t"
-        "vfmadd231ps %%zmm26, %%zmm0, %%zmm12\n\t"
-        "vfmadd231ps %%zmm27, %%zmm1, %%zmm13\n\t"
-        "vbroadcastss (%[d0],%[rb],1), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm2, %%zmm2\n\t"
-        "vcvtdq2ps %%zmm3, %%zmm3\n\t"
-        "vfmadd231ps %%zmm26, %%zmm2, %%zmm14\n\t"
-        "vfmadd231ps %%zmm27, %%zmm3, %%zmm15\n\t"
-        "vbroadcastss (%[d0],%[rb],2), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm4, %%zmm4\n\t"
-        "vcvtdq2ps %%zmm5, %%zmm5\n\t"
-        "vfmadd231ps %%zmm26, %%zmm4, %%zmm16\n\t"
-        "vfmadd231ps %%zmm27, %%zmm5, %%zmm17\n\t"
-        "vbroadcastss (%[d3]), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm6, %%zmm6\n\t"
-        "vcvtdq2ps %%zmm7, %%zmm7\n\t"
-        "vfmadd231ps %%zmm26, %%zmm6, %%zmm18\n\t"
-        "vfmadd231ps %%zmm27, %%zmm7, %%zmm19\n\t"
-        "vbroadcastss (%[d3],%[rb],1), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm8, %%zmm8\n\t"
-        "vcvtdq2ps %%zmm9, %%zmm9\n\t"
-        "vfmadd231ps %%zmm26, %%zmm8, %%zmm20\n\t"
-        "vfmadd231ps %%zmm27, %%zmm9, %%zmm21\n\t"
-        "vbroadcastss (%[d3],%[rb],2), %%zmm28\n\t"
-        "vmulps %%zmm28, %%zmm24, %%zmm26\n\t"
-        "vmulps %%zmm28, %%zmm25, %%zmm27\n\t"
-        "vcvtdq2ps %%zmm10, %%zmm10\n\t"
-        "vcvtdq2ps %%zmm11, %%zmm11\n\t"
-        "vfmadd231ps %%zmm26, %%zmm10, %%zmm22\n\t"
-        "vfmadd231ps %%zmm27, %%zmm11, %%zmm23\n\t"
-        "add $288, %[w0]\n\t"
-        "add $288, %[w1]\n\t"
-        "add $64, %[c0]\n\t"
-        "add $64, %[c1]\n\t"
-        "add $32, %[x0]\n\t"
-        "add $32, %[x3]\n\t"
-        "add $4, %[d0]\n\t"
-        "add $4, %[d3]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "vmovups %%zmm12, 0(%[out])\n\t"
-        "vmovups %%zmm13, 64(%[out])\n\t"
-        "vmovups %%zmm14, 128(%[out])\n\t"
-        "vmovups %%zmm15, 192(%[out])\n\t"
-        "vmovups %%zmm16, 256(%[out])\n\t"
-        "vmovups %%zmm17, 320(%[out])\n\t"
-        "vmovups %%zmm18, 384(%[out])\n\t"
-        "vmovups %%zmm19, 448(%[out])\n\t"
-        "vmovups %%zmm20, 512(%[out])\n\t"
-        "vmovups %%zmm21, 576(%[out])\n\t"
-        "vmovups %%zmm22, 640(%[out])\n\t"
-        "vmovups %%zmm23, 704(%[out])\n\t"
+        QK_Q6_BLOCK("0", "256", "0", "0", "0")
+        "dec %[n]\n\t jz 3f\n\t"
+        QK_Q6_BLOCK("320", "288", "64", "32", "4")
+        "add $576, %[w0]\n\t add $576, %[w1]\n\t add $128, %[c0]\n\t add $128, %[c1]\n\t"
+        "add $64, %[x0]\n\t add $64, %[x3]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t"
+        "dec %[n]\n\t jnz 1b\n\t"
+        "3:\n\t"
+        "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"
+        "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"
+        "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"
+        "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"
+        "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"
+        "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
           [d3] "+r"(d3), [n] "+r"(n)
         : [rb] "r"(srb), [out] "r"(out), [hin] "m"(hin)
@@ -678,7 +474,8 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
  * with intrinsics the 2-row tile ran at about 40 % of the 6-row tile's rate, which cost
  * 4 % of the time at M = 128 (128 = 21·6 + 2). Same registers and arithmetic as the 6x2
  * tile, one nibble vector per inner iteration: int32 sums of row r in zmm(2r), zmm(2r+1),
- * f32 sums in zmm(8+2r), zmm(9+2r). */
+ * f32 sums in zmm(8+2r), zmm(9+2r). A pair of blocks per outer iteration, as the 6x2 tile:
+ * the even block's scales follow its codes, the odd block's precede them. */
 #define QK_QS_ROW(A, B, X)                                                                                    \
     "vpbroadcastd " X ", %%zmm28\n\t vpbroadcastd 4+" X ", %%zmm29\n\t"                                     \
     "vpdpbusd %%zmm24, %%zmm28, %%zmm" #A "\n\t vpdpbusd %%zmm26, %%zmm28, %%zmm" #B "\n\t"                 \
@@ -687,24 +484,31 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vbroadcastss " D ", %%zmm28\n\t vmulps %%zmm28, %%zmm16, %%zmm18\n\t vmulps %%zmm28, %%zmm17, %%zmm19\n\t" \
     "vcvtdq2ps %%zmm" #A ", %%zmm" #A "\n\t vcvtdq2ps %%zmm" #B ", %%zmm" #B "\n\t"                         \
     "vfmadd231ps %%zmm18, %%zmm" #A ", %%zmm" #FA "\n\t vfmadd231ps %%zmm19, %%zmm" #B ", %%zmm" #FB "\n\t"
-#define QK_QS_HEAD(COPIES)                                                                                    \
-    "vmovdqa64 %[hin], %%zmm30\n\t"                                                                         \
-    "1:\n\t"                                                                                                \
+/* a block's int32 sums start at the compensation, then its codes are walked (label L) */
+#define QK_QS_HEAD(COPIES, L)                                                                                 \
     "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t" COPIES                                    \
     "mov %[nv], %[iv]\n\t"                                                                                  \
-    "2:\n\t"                                                                                                \
+    L ":\n\t"                                                                                               \
     "vmovdqu64 (%[w0]), %%zmm24\n\t vmovdqu64 (%[w1]), %%zmm26\n\t"                                          \
     "vpandd %%zmm30, %%zmm24, %%zmm25\n\t vpandd %%zmm30, %%zmm26, %%zmm27\n\t"                             \
     "vpsllw $4, %%zmm24, %%zmm24\n\t vpsllw $4, %%zmm26, %%zmm26\n\t"                                       \
     "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"
-#define QK_QS_MID                                                                                             \
+#define QK_QS_MID(L)                                                                                          \
     "add $64, %[w0]\n\t add $64, %[w1]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t"                            \
-    "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
-    "vcvtph2ps (%[w0]), %%zmm16\n\t vcvtph2ps (%[w1]), %%zmm17\n\t"
-#define QK_QS_TAIL                                                                                            \
-    "add %[sb], %[w0]\n\t add %[sb], %[w1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"                      \
-    "add $4, %[d0]\n\t add $4, %[d3]\n\t"                                                                   \
-    "dec %[n]\n\t jnz 1b\n\t"
+    "dec %[iv]\n\t jnz " L "b\n\t"
+#define QK_QS_NEXT "add $64, %[c0]\n\t add $64, %[c1]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
+/* even block: scales after the codes, then past both scale vectors to the odd codes; odd
+ * block: scales 32 bytes before its codes, loaded first */
+#define QK_QS_PAIR(COPIES, ROWS, FOLDS)                                                                       \
+    "vmovdqa64 %[hin], %%zmm30\n\t"                                                                         \
+    "1:\n\t" QK_QS_HEAD(COPIES, "2") ROWS QK_QS_MID("2")                                                      \
+    "vcvtph2ps (%[w0]), %%zmm16\n\t vcvtph2ps (%[w1]), %%zmm17\n\t" FOLDS QK_QS_NEXT                        \
+    "add $64, %[w0]\n\t add $64, %[w1]\n\t"                                                                 \
+    "dec %[n]\n\t jz 3f\n\t"                                                                                \
+    "vcvtph2ps -32(%[w0]), %%zmm16\n\t vcvtph2ps -32(%[w1]), %%zmm17\n\t"                                   \
+    QK_QS_HEAD(COPIES, "4") ROWS QK_QS_MID("4") FOLDS QK_QS_NEXT                                              \
+    "dec %[n]\n\t jnz 1b\n\t"                                                                               \
+    "3:\n\t"
 #define QK_QS_CLOBBER                                                                                         \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
         "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm24", "xmm25", "xmm26", "xmm27",      \
@@ -716,7 +520,7 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
     const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
     const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
     const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
-    const int64_t srb = (int64_t)rb, nv = P->g / 8, sb = (int64_t)(P->group_bytes - P->code_bytes);
+    const int64_t srb = (int64_t)rb, nv = P->g / 8;
     int64_t n = P->groups, iv;
     _Alignas(64) float out[8][QK_X86_NR];
     memset(out, 0, sizeof out);
@@ -724,38 +528,34 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
     if (MR == 2) {
         __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
                          "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
-                         QK_QS_HEAD("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t")
-                         QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
-                         QK_QS_MID
-                         QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
-                         QK_QS_TAIL
+                         QK_QS_PAIR("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t",
+                                    QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)"),
+                                    QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)"))
                          "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
                          : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
                            [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
-                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(out), [hin] "m"(hin)
+                         : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     } else {
         __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
                          "vmovaps 128(%[out]), %%zmm10\n\t vmovaps 192(%[out]), %%zmm11\n\t"
                          "vmovaps 256(%[out]), %%zmm12\n\t vmovaps 320(%[out]), %%zmm13\n\t"
                          "vmovaps 384(%[out]), %%zmm14\n\t vmovaps 448(%[out]), %%zmm15\n\t"
-                         QK_QS_HEAD("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t"
+                         QK_QS_PAIR("vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t"
                                     "vmovdqa64 (%[c0]), %%zmm4\n\t vmovdqa64 (%[c1]), %%zmm5\n\t"
-                                    "vmovdqa64 (%[c0]), %%zmm6\n\t vmovdqa64 (%[c1]), %%zmm7\n\t")
-                         QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
-                         QK_QS_ROW(4, 5, "(%[x0],%[rb],2)") QK_QS_ROW(6, 7, "(%[x3])")
-                         QK_QS_MID
-                         QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
-                         QK_QS_FOLD(4, 5, 12, 13, "(%[d0],%[rb],2)") QK_QS_FOLD(6, 7, 14, 15, "(%[d3])")
-                         QK_QS_TAIL
+                                    "vmovdqa64 (%[c0]), %%zmm6\n\t vmovdqa64 (%[c1]), %%zmm7\n\t",
+                                    QK_QS_ROW(0, 1, "(%[x0])") QK_QS_ROW(2, 3, "(%[x0],%[rb],1)")
+                                    QK_QS_ROW(4, 5, "(%[x0],%[rb],2)") QK_QS_ROW(6, 7, "(%[x3])"),
+                                    QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)")
+                                    QK_QS_FOLD(4, 5, 12, 13, "(%[d0],%[rb],2)") QK_QS_FOLD(6, 7, 14, 15, "(%[d3])"))
                          "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
                          "vmovaps %%zmm12, 256(%[out])\n\t vmovaps %%zmm13, 320(%[out])\n\t"
                          "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
                          : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
                            [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
-                         : [rb] "r"(srb), [nv] "m"(nv), [sb] "m"(sb), [out] "r"(out), [hin] "m"(hin)
+                         : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     }
     for (int m = 0; m < MR; m++)
@@ -791,14 +591,14 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vpbroadcastd 4+" X ", %%zmm20\n\t"                                                                     \
     "vpdpbusd %%zmm19, %%zmm17, %%zmm" #R "\n\t"                                                            \
     "vpdpbusd %%zmm20, %%zmm18, %%zmm" #R "\n\t"
-#define QK_G8_KLOOP                                                                                           \
-    "1:\n\t"                                                                                                \
+/* a group's int32 sums start at the rows' records, then its codes are walked (label L) */
+#define QK_G8_WALK(L)                                                                                         \
     "vpbroadcastd (%[d0]), %%zmm0\n\t vpbroadcastd (%[d0],%[rb],1), %%zmm1\n\t"                              \
     "vpbroadcastd (%[d0],%[rb],2), %%zmm2\n\t vpbroadcastd (%[d3]), %%zmm3\n\t"                             \
     "vpbroadcastd (%[d3],%[rb],1), %%zmm4\n\t vpbroadcastd (%[d3],%[rb],2), %%zmm5\n\t"                     \
     "vpbroadcastd (%[d6]), %%zmm6\n\t vpbroadcastd (%[d6],%[rb],1), %%zmm7\n\t"                             \
     "mov %[nv], %[iv]\n\t"                                                                                  \
-    "2:\n\t"                                                                                                \
+    L ":\n\t"                                                                                               \
     "prefetcht0 (%[w],%[pf],1)\n\t"                                                                        \
     "vmovdqu64 (%[w]), %%zmm18\n\t"                                                                         \
     "vpsllw $4, %%zmm18, %%zmm17\n\t"                                                                       \
@@ -808,12 +608,17 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     QK_G8_ROW(3, "(%[x3])") QK_G8_ROW(4, "(%[x3],%[rb],1)") QK_G8_ROW(5, "(%[x3],%[rb],2)")          \
     QK_G8_ROW(6, "(%[x6])") QK_G8_ROW(7, "(%[x6],%[rb],1)")                                            \
     "add $64, %[w]\n\t add $8, %[x0]\n\t add $8, %[x3]\n\t add $8, %[x6]\n\t"                              \
-    "dec %[iv]\n\t jnz 2b\n\t"                                                                              \
-    "vcvtph2ps (%[w]), %%zmm24\n\t"
+    "dec %[iv]\n\t jnz " L "b\n\t"
+#define QK_G8_KLOOP "1:\n\t" QK_G8_WALK("2") "vcvtph2ps (%[w]), %%zmm24\n\t"
 #define QK_G8_FOLD_I8(R, F) "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm24, %%zmm" #R ", %%zmm" #F "\n\t"
 #define QK_G8_FOLD_Q8(R, F, D)                                                                                \
     "vbroadcastss " D ", %%zmm25\n\t vmulps %%zmm24, %%zmm25, %%zmm25\n\t"                                 \
     "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm25, %%zmm" #R ", %%zmm" #F "\n\t"
+#define QK_G8_FOLDS_Q8                                                                                        \
+    QK_G8_FOLD_Q8(0, 8, "4(%[d0])") QK_G8_FOLD_Q8(1, 9, "4(%[d0],%[rb],1)")                                  \
+    QK_G8_FOLD_Q8(2, 10, "4(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "4(%[d3])")                                \
+    QK_G8_FOLD_Q8(4, 12, "4(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "4(%[d3],%[rb],2)")                        \
+    QK_G8_FOLD_Q8(6, 14, "4(%[d6])") QK_G8_FOLD_Q8(7, 15, "4(%[d6],%[rb],1)")
 #define QK_G8_LOAD                                                                                            \
     "vmovdqa64 %[hin], %%zmm16\n\t vmovdqa64 %[b80], %%zmm21\n\t"                                           \
     "vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t vmovaps 128(%[out]), %%zmm10\n\t"           \
@@ -837,12 +642,23 @@ static void qk_nib8_gemv8_asm(const qk_x86_packed *P, const uint8_t *w, const ui
     const int64_t pf = P->tune->gemv8_prefetch;
     int64_t iv;
     const __m512i hin = _mm512_set1_epi8((char)0xF0), b80 = _mm512_set1_epi8((char)0x80);
-    if (P->act == QKERN_ACT_Q8_0) {
-        __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP
-                         QK_G8_FOLD_Q8(0, 8, "4(%[d0])") QK_G8_FOLD_Q8(1, 9, "4(%[d0],%[rb],1)")
-                         QK_G8_FOLD_Q8(2, 10, "4(%[d0],%[rb],2)") QK_G8_FOLD_Q8(3, 11, "4(%[d3])")
-                         QK_G8_FOLD_Q8(4, 12, "4(%[d3],%[rb],1)") QK_G8_FOLD_Q8(5, 13, "4(%[d3],%[rb],2)")
-                         QK_G8_FOLD_Q8(6, 14, "4(%[d6])") QK_G8_FOLD_Q8(7, 15, "4(%[d6],%[rb],1)")
+    if (P->act == QKERN_ACT_Q8_0 && P->odd_shift) {
+        /* the paired layout (x86.h; n starts at an even group): the even group's scales
+         * follow its codes, the odd group's 32 bytes precede them */
+        __asm__ volatile(QK_G8_LOAD
+                         "1:\n\t" QK_G8_WALK("2") "vcvtph2ps (%[w]), %%zmm24\n\t" QK_G8_FOLDS_Q8
+                         "add $64, %[w]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t add $8, %[d6]\n\t"
+                         "dec %[n]\n\t jz 3f\n\t"
+                         "vcvtph2ps -32(%[w]), %%zmm24\n\t" QK_G8_WALK("4") QK_G8_FOLDS_Q8
+                         "add $8, %[d0]\n\t add $8, %[d3]\n\t add $8, %[d6]\n\t"
+                         "dec %[n]\n\t jnz 1b\n\t"
+                         "3:\n\t" QK_G8_STORE
+                         : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
+                           [d3] "+r"(d3), [d6] "+r"(d6), [n] "+r"(n), [iv] "=&r"(iv)
+                         : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(acc), [hin] "m"(hin), [pf] "r"(pf), [b80] "m"(b80)
+                         : QK_G8_CLOBBER);
+    } else if (P->act == QKERN_ACT_Q8_0) {
+        __asm__ volatile(QK_G8_LOAD QK_G8_KLOOP QK_G8_FOLDS_Q8
                          "add %[sb], %[w]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t add $8, %[d6]\n\t"
                          "dec %[n]\n\t jnz 1b\n\t" QK_G8_STORE
                          : [w] "+r"(w), [x0] "+r"(x0), [x3] "+r"(x3), [x6] "+r"(x6), [d0] "+r"(d0),
@@ -874,6 +690,7 @@ static void qk_nib8_gemv8(const qk_x86_packed *P, const uint8_t *act, size_t rb,
     const int64_t groups = P->groups, g = P->g;
     int64_t gs = P->tune->gemv8_kb / g;
     if (gs < 1) gs = 1;
+    if (P->odd_shift) gs += gs & 1; /* slices start at an even group (the paired layout, x86.h) */
     const size_t so = qk_x86_act_signed_off(P); /* the signed copy; its records follow at + qbytes */
     memset(acc, 0, sizeof(float) * (size_t)np * 8 * QK_X86_NR);
     for (int64_t G0 = 0; G0 < groups; G0 += gs) {
@@ -1339,7 +1156,7 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
                     const uint8_t *a = scratch + (size_t)r * rb;
                     float *yt = y + r * ldy + nn;
                     qk_x86_tile_fn fn = row_w8 ? qk_w8row_gemm[np - 1][rows - 1] : gemm[np - 1][rows - 1];
-                    if (P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288) {
+                    if (P->nib_x8 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 288 && P->odd_shift) {
                         if (fn == qk_q8_q4_g6x2) fn = qk_q8_q4_6x2_asm;
                         else if (fn == qk_q8_q4_g2x2) fn = qk_q8_q4_2x2_asm;
                         else if (fn == qk_q8_q4_g4x2) fn = qk_q8_q4_4x2_asm;

@@ -294,7 +294,15 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     size_t scale_bytes = P->scale_f16 ? 32 : 64;
     size_t extra = P->has_min ? 32 : P->zero_mode == 2 ? 16 : 0;
     P->group_bytes = P->code_bytes + scale_bytes + extra;
+    P->amx = qk_x86_amx_kind_of(f, w->desc.flags, P->g, P->groups == 1, act);
+    /* the paired layout (x86.h) for Q4_0 × Q8_0 (32-blocks of 256 code bytes + 32 scale
+     * bytes); the AMX kinds read groups codes first */
+    P->odd_shift = act == QKERN_ACT_Q8_0 && f == QKERN_Q4_0 && P->groups > 1 && P->code_bytes == 256 &&
+                           P->group_bytes == 288 && !P->amx
+                       ? 32 : 0;
+    /* whole lines per panel, so that every panel starts its groups on a line */
     P->panel_bytes = P->group_bytes * (size_t)P->groups;
+    if (P->odd_shift) P->panel_bytes = (P->panel_bytes + 63) / 64 * 64;
     P->tune = qk_x86_tune_for(f, act);
 
     size_t total;
@@ -308,7 +316,6 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
     if (int_act) P->comp = aligned_alloc(64, (size_t)P->panels * (size_t)P->groups * QK_X86_NR * sizeof(int32_t));
-    P->amx = qk_x86_amx_kind_of(f, w->desc.flags, P->g, P->groups == 1, act);
     /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4);
      * so does the AMX I4 kind */
     const int want_ubufs = (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16) ||
@@ -339,7 +346,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
         qk_x86_decode_row(w, &L, P, n, &r);
         int64_t p = n / QK_X86_NR, j = n % QK_X86_NR;
         for (int64_t G = 0; G < P->groups; G++) {
-            uint8_t *grp = P->w + (size_t)p * P->panel_bytes + (size_t)G * P->group_bytes;
+            uint8_t *pan = P->w + (size_t)p * P->panel_bytes, *grp = pan + qk_x86_code_off(P, G);
             const uint8_t *c = r.code + G * P->g;
             if (P->bits == 16) {
                 for (int64_t k = 0; k < P->g; k++) {
@@ -362,7 +369,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                     *b = (uint8_t)(t < 4 ? (*b & 0xF0) | q : (*b & 0x0F) | (q << 4));
                 }
             }
-            uint8_t *sc = grp + P->code_bytes;
+            uint8_t *sc = pan + qk_x86_tail_off(P, G);
             if (P->scale_f16) {
                 uint16_t h = (uint16_t)r.scale[G];
                 memcpy(sc + j * 2, &h, 2);

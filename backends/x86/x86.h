@@ -64,6 +64,8 @@ typedef struct qk_x86_packed {
     size_t code_bytes;      /* codes of one panel-group */
     size_t group_bytes;     /* codes + scales + extra */
     size_t panel_bytes;
+    size_t odd_shift;       /* odd groups store their tail (scales, mins, zero points) first and
+                               their codes this many bytes in; 0: codes first (qk_x86_code_off) */
     uint8_t *w;             /* panels × panel_bytes, 64-byte aligned */
     int32_t *comp;          /* -128·Σqw: panels × groups × 16 (int8-activation modes), else NULL */
     float *bias;            /* panels × 16, zero padded (always present) */
@@ -77,6 +79,21 @@ typedef struct qk_x86_packed {
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
 } qk_x86_packed;
+
+/* Group G of a panel: where its codes and its tail (scales, then mins or zero points)
+ * start. A Q4_0 32-block of a panel is 256 code bytes + 32 scale bytes, so every other
+ * block would start mid-line and each of its four 64-byte code loads span two lines. Q4_0
+ * packs for Q8_0 activations (odd_shift = 32; not the AMX kinds) store an odd block's
+ * scales first: a pair of blocks is [codes][scales][scales][codes] and all codes start on
+ * a line. A bare stream of 288-byte blocks ran 4-7 % under the same bytes read in whole
+ * lines (Zen 4); the Q4_0 M = 1 GEMV gained 1-3 % (docs/performance-x86.md). Q8_0 and I4
+ * g = 128 packs measured no gain (I4 1 % slower), so they keep codes first. */
+static inline size_t qk_x86_code_off(const qk_x86_packed *P, int64_t G) {
+    return (size_t)G * P->group_bytes + ((G & 1) ? P->odd_shift : 0);
+}
+static inline size_t qk_x86_tail_off(const qk_x86_packed *P, int64_t G) {
+    return (size_t)G * P->group_bytes + ((G & 1) && P->odd_shift ? 0 : P->code_bytes);
+}
 
 /* Which GEMMs run on the AMX tile unit (gemm_int8__amx.c) when the CPU has AMX-INT8, the
  * OS grants the tile state and QKERN_DISABLE does not mask amx_int8. The K step is 16
