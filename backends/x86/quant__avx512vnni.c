@@ -152,7 +152,6 @@ void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L,
 
 /* ---- ggml quantisers ------------------------------------------------------------------ */
 
-/* roundf: ties away from zero, exactly (trunc, then step away when |frac| ≥ 0.5). */
 /* n ≤ 16 Q8_0 / Q8_1 blocks of one row (q8_blocks_x86.h); d and s stored as f16 (RNE,
  * as qk_f32_to_f16). */
 static void qk_quant_q8_blocks(const float *x, int n, uint8_t *blk, int with_sum) {

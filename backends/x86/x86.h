@@ -86,8 +86,9 @@ typedef struct qk_x86_packed {
  * packs for Q8_0 activations (odd_shift = 32; not the AMX kinds) store an odd block's
  * scales first: a pair of blocks is [codes][scales][scales][codes] and all codes start on
  * a line. A bare stream of 288-byte blocks ran 4-7 % under the same bytes read in whole
- * lines (Zen 4); the Q4_0 M = 1 GEMV gained 1-3 % (docs/performance-x86.md). Q8_0 and I4
- * g = 128 packs measured no gain (I4 1 % slower), so they keep codes first. */
+ * lines (Zen 4); the Q4_0 M = 1 GEMV gained 1-3 % (docs/performance-x86.md). Paired, Q8_0
+ * packs measured 4 % slower in the GEMM and I4 g = 128 1 % slower at M = 1, so they keep
+ * codes first. */
 static inline size_t qk_x86_code_off(const qk_x86_packed *P, int64_t G) {
     return (size_t)G * P->group_bytes + ((G & 1) ? P->odd_shift : 0);
 }
