@@ -17,7 +17,10 @@
  *             c4 chunks;
  *     scales  16 × f32, or 16 × f16 where the format's scale is an f16 (I4, ggml);
  *     extra   16 × f16 min (Q4_1) or 16 × u8 zero points (asymmetric I4), else nothing.
- * Groups are stored in K order, so a GEMV streams one panel front to back.
+ * Groups are stored in K order, so a GEMV streams one panel front to back. Exception
+ * (odd_shift): Q4_0 packs for Q8_0 activations store an odd group's scales before its codes,
+ * so a pair of groups is [codes][scales][scales][codes] and all codes start on a cache line
+ * (qk_x86_code_off / qk_x86_tail_off below); panels are then padded to whole lines.
  * Integer codes are the signed weight (I8, Q8_0), the raw nibble (I4, Q4_0, Q4_1: the
  * kernel subtracts 8 / the zero point in register), the NF4 code, the FP8 byte.
  * Exception (nib_x8): with integer activations, nibbles whose zero point is the constant 8
