@@ -97,7 +97,7 @@ static void qk_x86_act_q8_row(const qk_x86_packed *P, const float *xr, uint8_t *
         _mm512_mask_storeu_ps(sc + b0, t, dh);
         if (q81) _mm512_mask_storeu_ps(sc + groups + b0, t, qk_x86_f16_round_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d)));
         if (rec) {
-            /* {corr, d} pairs: lanes interleaved 128 bits at a time, then put in order */
+            /* {corr, d} pairs in block order: blocks 0-7, then 8-15, one two-source permute each */
             __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)), dv = _mm512_castps_si512(dh);
             const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
             const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
