@@ -91,8 +91,10 @@ static void qk_x86_act_q8_row(const qk_x86_packed *P, const float *xr, uint8_t *
     for (int64_t b0 = 0; b0 < groups; b0 += 16) {
         const int n = groups - b0 < 16 ? (int)(groups - b0) : 16;
         const __mmask16 t = (__mmask16)((1u << n) - 1);
-        __m512i sum;
-        __m512 d = qk_x86_q8_blocks(xr + 32 * b0, n, row + 32 * b0, 32, 1, sq ? sq + 32 * b0 : NULL, &sum);
+        __m512i sum = _mm512_setzero_si512();
+        /* Σq only where it is stored: Q8_1's s, or the signed records */
+        __m512 d = qk_x86_q8_blocks(xr + 32 * b0, n, row + 32 * b0, 32, 1, sq ? sq + 32 * b0 : NULL,
+                                    q81 || rec ? &sum : NULL);
         __m512 dh = qk_x86_f16_round_ps(d);
         _mm512_mask_storeu_ps(sc + b0, t, dh);
         if (q81) _mm512_mask_storeu_ps(sc + groups + b0, t, qk_x86_f16_round_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d)));

@@ -156,8 +156,8 @@ void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L,
  * as qk_f32_to_f16). */
 static void qk_quant_q8_blocks(const float *x, int n, uint8_t *blk, int with_sum) {
     const size_t bs = with_sum ? sizeof(qk_block_q8_1) : sizeof(qk_block_q8_0), qo = with_sum ? 4 : 2;
-    __m512i sum;
-    __m512 d = qk_x86_q8_blocks(x, n, blk + qo, bs, 0, NULL, &sum);
+    __m512i sum = _mm512_setzero_si512();
+    __m512 d = qk_x86_q8_blocks(x, n, blk + qo, bs, 0, NULL, with_sum ? &sum : NULL);
     uint16_t dh[16], sh[16];
     _mm256_storeu_si256((__m256i *)dh, _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     if (with_sum)
