@@ -52,17 +52,26 @@ typedef struct qk_matmul_ops {
  * M×K call, before any row is quantised, so every backend (and every thread) sees one
  * mask. The front end writes this header at the start of scratch before prepare_act;
  * a backend's act_scratch_bytes must include qk_llm_int8_header_bytes(k) and put its
- * own data after it. mask[k] = 1: column k is an outlier (|x[m][k]| > threshold for some m). */
+ * own data after it. mask[k] = 1: column k is an outlier (|x[m][k]| > threshold for some m);
+ * the outlier columns are also listed in ascending order (n_outliers of them), so that a
+ * kernel visits only those: a scan of the mask per tile costs K per tile, more than the
+ * int8 work of a GEMV. */
 typedef struct qk_llm_int8_header {
     int64_t k;
     int64_t n_outliers;
-    /* uint8_t mask[k] follows */
+    /* uint8_t mask[k], padded to 8 bytes, then int64_t list[n_outliers ≤ k] follow */
 } qk_llm_int8_header;
+static inline size_t qk_llm_int8_list_offset(int64_t k) {
+    return sizeof(qk_llm_int8_header) + (((size_t)k + 7u) & ~(size_t)7u);
+}
 static inline size_t qk_llm_int8_header_bytes(int64_t k) {
-    return (sizeof(qk_llm_int8_header) + (size_t)k + 63u) & ~(size_t)63u;
+    return (qk_llm_int8_list_offset(k) + (size_t)k * sizeof(int64_t) + 63u) & ~(size_t)63u;
 }
 static inline const uint8_t *qk_llm_int8_mask(const void *scratch) {
     return (const uint8_t *)scratch + sizeof(qk_llm_int8_header);
+}
+static inline const int64_t *qk_llm_int8_list(const void *scratch, int64_t k) {
+    return (const int64_t *)(const void *)((const uint8_t *)scratch + qk_llm_int8_list_offset(k));
 }
 
 typedef struct qk_backend {

@@ -245,17 +245,19 @@ static void qk_mm_split(qk_mm_task *t, const qk_matmul_ops *ops, int64_t k) {
     t->n_blocks = (t->n + t->n_blk - 1) / t->n_blk;
 }
 
-/* LLM.int8: a column is an outlier if any row of this call exceeds the threshold. */
+/* LLM.int8: a column is an outlier if any row of this call exceeds the threshold (NaN
+ * does not). */
 static void qk_llm_int8_fill_header(void *scratch, const float *x, int64_t ldx, int64_t m, int64_t k, float thr) {
     qk_llm_int8_header h = {k, 0};
     uint8_t *mask = (uint8_t *)scratch + sizeof h;
+    int64_t *list = (int64_t *)(void *)((uint8_t *)scratch + qk_llm_int8_list_offset(k));
     memset(mask, 0, (size_t)k);
     for (int64_t r = 0; r < m; r++) {
         const float *row = x + r * ldx;
-        for (int64_t c = 0; c < k; c++)
-            if (fabsf(row[c]) > thr) mask[c] = 1;
+        for (int64_t c = 0; c < k; c++) mask[c] |= (uint8_t)(fabsf(row[c]) > thr); /* branch-free: vectorises */
     }
-    for (int64_t c = 0; c < k; c++) h.n_outliers += mask[c];
+    for (int64_t c = 0; c < k; c++)
+        if (mask[c]) list[h.n_outliers++] = c;
     memcpy(scratch, &h, sizeof h);
 }
 

@@ -302,6 +302,43 @@ START_TEST(test_llm_int8_threshold) {
 }
 END_TEST
 
+/* LLM.int8 with many outlier columns (more than one 64-column chunk of the x86 kernel, in
+ * runs and alone, the last column too), on the backend under test: within the reference's
+ * bound, like the few-outlier rows of the conformance suite. */
+START_TEST(test_llm_int8_many_outliers) {
+    const int64_t m = 6, n = 37, k = 320;
+    qkern_context *ctx = qk_test_context(2), *sc = qk_scalar_ctx();
+    qk_cf_qt w;
+    qk_make_w(sc, (qkern_quant_desc){QKERN_I8, ROW, 0}, n, k, 21, &w);
+    float *x = malloc(sizeof(float) * (size_t)(m * k)), *y = malloc(sizeof(float) * (size_t)(m * n));
+    ck_assert(x && y);
+    qk_cf_fill(x, m, k, k, QK_CF_UNIFORM, 8);
+    int64_t want = 0;
+    for (int64_t c = 0; c < k; c++)
+        if (c % 3 == 0 || (c >= 200 && c < 240) || c == k - 1) {
+            x[(c % m) * k + c] = c % 2 ? 9.5f : -7.25f;
+            want++;
+        }
+    qk_cf_ref ref;
+    ck_assert_int_eq(qk_cf_reference(sc, &w.t, QKERN_ACT_LLM_INT8, 0.0f, NULL, m, x, k, &ref), QKERN_OK);
+    ck_assert_int_eq(ref.n_outliers, want);
+    ck_assert_int_gt(want, 64);
+    qkern_packed_weights *p = qk_pack(ctx, &w.t, QKERN_ACT_LLM_INT8, NULL, 0.0f);
+    ck_assert_int_eq(qkern_matmul(ctx, p, m, x, k, y, n), QKERN_OK);
+    double worst;
+    int64_t at;
+    ck_assert_msg(qk_cf_check_bound(&ref, y, n, &worst, &at) == 0, "backend %s: %.3g of the bound at [%lld]",
+                  qkern_context_backend(ctx), worst, (long long)at);
+    qk_cf_ref_free(&ref);
+    qkern_packed_weights_destroy(p);
+    free(x);
+    free(y);
+    qk_cf_qt_free(&w);
+    qkern_context_destroy(ctx);
+    qkern_context_destroy(sc);
+}
+END_TEST
+
 START_TEST(test_info_and_reuse) {
     qkern_context *ctx = qk_test_context(0);
     qkern_context *sc = qk_scalar_ctx();
@@ -572,6 +609,7 @@ static Suite *qk_matmul_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_test(tc, test_llm_int8_threshold);
+    tcase_add_test(tc, test_llm_int8_many_outliers);
     tcase_add_test(tc, test_info_and_reuse);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_describe_lists_modes);

@@ -425,20 +425,21 @@ static qkern_status qk_neon_prepare_act(void *state, const qk_packed *p, const f
 /* --- compute ---------------------------------------------------------------------- */
 
 /* LLM.int8: y += Σ_{k outlier} x[m][k]·deq(W)[n][k] in f32, read back from the packed
- * int8 panel (deq = q·s_n); outlier columns are few, so this is a plain loop per column. */
+ * int8 panel (deq = q·s_n); outlier columns are few, so this is a plain loop over the front
+ * end's list of them. */
 static void qk_neon_llm_int8_outliers(const qk_neon_pack *h, const void *scratch, const float *x, int64_t ldx,
                                       int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy) {
     qk_llm_int8_header lh;
     memcpy(&lh, scratch, sizeof lh);
     if (!lh.n_outliers) return;
-    const uint8_t *mask = qk_llm_int8_mask(scratch);
+    const int64_t *list = qk_llm_int8_list(scratch, h->k);
     for (int64_t pn = n0 / QK_NEON_NR; pn * QK_NEON_NR < n1; pn++) {
         const unsigned char *b = qk_neon_panel_ptr(h, pn);
         float sw[QK_NEON_NR];
         memcpy(sw, b + h->data_bytes_group, sizeof sw); /* I8: f32 scales */
         const int64_t nc = n1 - pn * QK_NEON_NR < QK_NEON_NR ? n1 - pn * QK_NEON_NR : QK_NEON_NR;
-        for (int64_t k = 0; k < h->k; k++) {
-            if (!mask[k]) continue;
+        for (int64_t j = 0; j < lh.n_outliers; j++) {
+            const int64_t k = list[j];
             float w[QK_NEON_NR];
             for (int col = 0; col < nc; col++) {
                 size_t off = (size_t)(k / 16) * 128 + (size_t)(2 * ((k % 16) / 4) + col / 4) * 16 + (size_t)(col % 4) * 4 +

@@ -207,7 +207,9 @@ static qkern_status qk_x86_mm_compute(void *state, const qk_packed *p, const flo
     if (P->act == QKERN_ACT_LLM_INT8) {
         qk_llm_int8_header h;
         memcpy(&h, scratch, sizeof h);
-        if (h.n_outliers) qk_x86_llm_outliers__avx512vnni(P, x, ldx, qk_llm_int8_mask(scratch), m0, m1, n0, n1, y, ldy);
+        if (h.n_outliers)
+            qk_x86_llm_outliers__avx512vnni(P, x, ldx, qk_llm_int8_list(scratch, P->k), h.n_outliers, m0, m1, n0, n1,
+                                            y, ldy);
     }
     return QKERN_OK;
 }

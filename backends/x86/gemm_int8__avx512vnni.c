@@ -1245,26 +1245,34 @@ void qk_x86_prepare_llm__avx512vnni(const qk_x86_packed *P, const float *x, int6
     }
 }
 
-void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const uint8_t *mask,
-                                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+/* y += Σ_{k outlier} x[m][k]·deq(W)[n][k] over the front end's outlier list: each panel's
+ * outlier weights are decoded once per chunk (deq = q·s_n exactly as the scalar
+ * dequantiser, then the f32 product, in ascending k), then every row of the range meets them. */
+void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const int64_t *list,
+                                     int64_t n_out, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y,
+                                     int64_t ldy) {
+    enum { CHUNK = 64 }; /* 4 KiB of decoded weights, L1-resident across the rows */
+    __m512 w[CHUNK];
     for (int64_t nn = n0; nn < n1; nn += QK_X86_NR) {
         int64_t cols = n1 - nn;
         __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
         const uint8_t *pan = P->w + (size_t)(nn / QK_X86_NR) * P->panel_bytes;
         const __m512 sw = _mm512_loadu_ps(pan + P->code_bytes);
-        for (int64_t m = m0; m < m1; m++) {
-            const float *xr = x + m * ldx;
-            __m512 acc = _mm512_setzero_ps();
-            for (int64_t k = 0; k < P->k; k++) {
-                if (!mask[k]) continue;
+        for (int64_t j0 = 0; j0 < n_out; j0 += CHUNK) {
+            const int c = (int)(n_out - j0 < CHUNK ? n_out - j0 : CHUNK);
+            for (int j = 0; j < c; j++) {
+                const int64_t k = list[j0 + j];
                 __m512i v = _mm512_load_si512(pan + (k / 4) * 64);
                 __m512i q = _mm512_srai_epi32(_mm512_sllv_epi32(v, _mm512_set1_epi32(24 - 8 * (int)(k % 4))), 24);
-                /* deq(W) = q·sw exactly as the scalar dequantiser, then the f32 product */
-                __m512 w = _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw);
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(xr[k]), w, acc);
+                w[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw);
             }
-            float *yr = y + m * ldy + nn;
-            _mm512_mask_storeu_ps(yr, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, yr), acc));
+            for (int64_t m = m0; m < m1; m++) {
+                const float *xr = x + m * ldx;
+                __m512 acc = _mm512_setzero_ps();
+                for (int j = 0; j < c; j++) acc = _mm512_fmadd_ps(_mm512_set1_ps(xr[list[j0 + j]]), w[j], acc);
+                float *yr = y + m * ldy + nn;
+                _mm512_mask_storeu_ps(yr, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, yr), acc));
+            }
         }
     }
 }

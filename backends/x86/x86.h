@@ -190,9 +190,11 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
                                     uint8_t *scratch);
 void qk_x86_compute_int8__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                      int64_t n0, int64_t n1, float *y, int64_t ldy);
-/* LLM.int8: adds Σ_{k outlier} x[m][k]·deq(W)[n][k] to y (the int8 part already stored). */
-void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const uint8_t *mask,
-                                     int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y, int64_t ldy);
+/* LLM.int8: adds Σ_{k outlier} x[m][k]·deq(W)[n][k] to y (the int8 part already stored);
+ * list: the n_out outlier columns, ascending (the front end's header). */
+void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const int64_t *list,
+                                     int64_t n_out, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *y,
+                                     int64_t ldy);
 /* LLM.int8 activation rows: I8 rule with amax over inlier columns, outliers quantised to 0. */
 void qk_x86_prepare_llm__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, const uint8_t *mask,
                                     int64_t m0, int64_t m1, uint8_t *rows);
