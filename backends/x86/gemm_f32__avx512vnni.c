@@ -227,12 +227,8 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
 #pragma GCC unroll 4
                 for (int s = 1; s < S; s++) sum = _mm512_add_ps(sum, gacc[m][p][s]);
                 facc[m][p] = _mm512_fmadd_ps(sum, sw, facc[m][p]);
-                if (P->has_min) {
-                    /* Q4_1: w = d·q + m, so Σx·w gains m·Σ_G x. */
-                    __m512 s = _mm512_setzero_ps();
-                    for (int64_t k = 0; k < g; k += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xg + m * ldx + k));
-                    facc[m][p] = _mm512_fmadd_ps(mw, _mm512_set1_ps(_mm512_reduce_add_ps(s)), facc[m][p]);
-                }
+                if (P->has_min) /* Q4_1: w = d·q + m, so Σx·w gains m·Σ_G x (prepare_act's sums) */
+                    facc[m][p] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xa[m * ldx + qk_x86_f32_gsum_off(P) + G]), facc[m][p]);
             }
         }
     }

@@ -126,6 +126,12 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
             float *f = (float *)row;
             memcpy(f, xr, (size_t)K * sizeof(float));
             for (int64_t i = K; i < kp; i++) f[i] = 0.0f;
+            if (P->has_min) /* Q4_1's m·Σ_G x: once per row here, not once per row and panel in the tile */
+                for (int64_t G = 0; G < P->groups; G++) {
+                    __m512 s = _mm512_setzero_ps();
+                    for (int64_t k = 0; k < P->g; k += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(f + G * P->g + k));
+                    f[qk_x86_f32_gsum_off(P) + G] = _mm512_reduce_add_ps(s);
+                }
             break;
         }
         case QKERN_ACT_I8_DYNAMIC: {

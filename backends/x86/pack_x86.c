@@ -445,7 +445,8 @@ size_t qk_x86_act_signed_off(const qk_x86_packed *P) {
 
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P) {
     size_t kp = (size_t)(P->groups * P->g);
-    if (P->act == QKERN_ACT_FLOAT) return (kp * sizeof(float) + 63) / 64 * 64;
+    if (P->act == QKERN_ACT_FLOAT) /* Q4_1: the row's Σx per group after it (qk_x86_f32_gsum_off) */
+        return (kp * sizeof(float) + 63) / 64 * 64 + (P->has_min ? ((size_t)P->groups * 4 + 63) / 64 * 64 : 0);
     if (P->bits == 16) return (kp * 2 + 63) / 64 * 64 + 64;
     size_t bytes = qk_x86_act_signed_off(P);
     if (qk_x86_act_signed(P)) bytes += qk_x86_act_qbytes(P) + ((size_t)P->groups * 8 + 63) / 64 * 64;

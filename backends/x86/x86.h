@@ -182,6 +182,8 @@ typedef struct qk_x86_tune {
  * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
  * comes first (qk_llm_int8_header_bytes), rows after it. */
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P);
+/* Float mode with mins (Q4_1): where a row's per-group Σx starts, in floats from the row. */
+static inline int64_t qk_x86_f32_gsum_off(const qk_x86_packed *P) { return (P->groups * P->g + 15) / 16 * 16; }
 int qk_x86_act_signed(const qk_x86_packed *P);
 size_t qk_x86_act_signed_off(const qk_x86_packed *P);
 
