@@ -21,9 +21,11 @@ if(QK_HAVE_OPENCL AND _qk_icds AND NOT QKERN_SANITIZE)
 endif()
 add_test(NAME conformance COMMAND qkern-conform ${_qk_conform_args})
 set_tests_properties(conformance PROPERTIES ENVIRONMENT "${QK_TEST_ENV}" TIMEOUT 900)
-# The x86 GEMMs that AMX takes where the CPU has it, run again on the vpdpbusd tiles.
+# The x86 GEMMs that AMX takes where the CPU has it, run again on the vpdpbusd tiles, and
+# FP8 × FP8 on the f32 FMA kernel of CPUs without AVX512_BF16.
 add_test(NAME conformance_noamx COMMAND qkern-conform --quick --require-cpu --backend scalar,x86)
-set_tests_properties(conformance_noamx PROPERTIES ENVIRONMENT "${QK_TEST_ENV};QKERN_DISABLE=amx_int8" TIMEOUT 900)
+set_tests_properties(conformance_noamx PROPERTIES ENVIRONMENT "${QK_TEST_ENV};QKERN_DISABLE=amx_int8,avx512bf16"
+  TIMEOUT 900)
 # Every CPU feature masked: the CPU backends are then legitimately unavailable and the
 # run checks scalar against the float64 reference.
 add_test(NAME conformance_fallback COMMAND qkern-conform --quick --require-cpu)

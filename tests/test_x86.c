@@ -528,6 +528,64 @@ START_TEST(test_fp8_float_specials) {
 }
 END_TEST
 
+/* FP8 × FP8 (weights packed as FP8 bytes, widened to BF16 in the tile at M ≤ 8 and into a
+ * per-call buffer above): specials, largest codes and subnormals against scalar as in the
+ * float-mode test, K = 256 and K = 45 (a padded last pair), and each of the 20 rows of the
+ * buffered call identical to the same row run alone (the in-tile widening). */
+START_TEST(test_fp8_pairs) {
+    if (!have_x86()) return;
+    const qkern_format f = _i & 1 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
+    const int with_nan = _i < 2;
+    const wcase c = {f, QKERN_GROUP_ROW, 0, f == QKERN_FP8_E4M3 ? QKERN_ACT_FP8_E5M2 : QKERN_ACT_FP8_E4M3};
+    const int64_t n = 40, m = 20;
+    qkern_context *cx = ctx_named("x86", 1), *cs = ctx_named("scalar", 1);
+    for (int64_t k = 45; k <= 256; k += 211) {
+        qk_qbuf b;
+        make_weights(&b, &c, n, k, 99 + (uint64_t)(_i + k), 0);
+        uint8_t *d = b.t.data;
+        const uint8_t nan = f == QKERN_FP8_E4M3 ? 0x7F : 0x7E, big = f == QKERN_FP8_E4M3 ? 0x7E : 0x7B;
+        for (int64_t j = 0; j < n; j++) {
+            d[j * k + (j * 7) % k] = (uint8_t)(big | (j & 1) << 7);
+            d[j * k + (j * 11 + 3) % k] = 0x01;
+            d[j * k + (j * 13 + 5) % k] = 0x81;
+        }
+        if (with_nan) {
+            d[5 * k + 17] = nan;
+            d[37 * k + 40] = (uint8_t)(nan | 0x80);
+            if (f == QKERN_FP8_E5M2) d[20 * k + 3] = 0x7C, d[21 * k + 9] = 0xFC;
+        }
+        float *x = malloc(sizeof(float) * (size_t)(m * k));
+        float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
+        float *y3 = malloc(sizeof(float) * (size_t)n), *wd = malloc(sizeof(float) * (size_t)(n * k));
+        ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
+        make_x(x, m, k, 31 + (uint64_t)k, 0);
+        for (int64_t mm = 1; mm <= m; mm = mm == 1 ? 3 : mm == 3 ? 8 : m + (mm == m)) {
+            run_mm(cx, &b.t, &c, NULL, mm, x, y1, "x86");
+            run_mm(cs, &b.t, &c, NULL, mm, x, y2, "scalar");
+            for (int64_t i = 0; i < mm * n; i++) {
+                float v = y1[i], r = y2[i];
+                double mag = 0; /* Σ|x·w|, 1.5 × for the FP8 activations' rounding */
+                for (int64_t t = 0; t < k; t++) mag += 1.5 * fabs((double)x[(i / n) * k + t] * wd[(i % n) * k + t]);
+                int ok = isnan(r) ? isnan(v) : isinf(r) ? v == r : fabs((double)v - r) <= 1e-5 * mag + 1e-6;
+                ck_assert_msg(ok, "%s k=%lld m=%lld y[%lld]: x86 %.9g scalar %.9g", f == QKERN_FP8_E4M3 ? "E4M3" : "E5M2",
+                              (long long)k, (long long)mm, (long long)i, (double)v, (double)r);
+            }
+            if (with_nan) ck_assert(isnan(y2[5]) && isnan(y2[37]));
+        }
+        /* y1 holds the 20-row (buffered) call */
+        for (int64_t i = 0; i < m; i++) {
+            run_mm(cx, &b.t, &c, NULL, 1, x + i * k, y3, "x86");
+            ck_assert_msg(memcmp(y3, y1 + i * n, sizeof(float) * (size_t)n) == 0,
+                          "k=%lld row %lld alone differs from the 20-row call", (long long)k, (long long)i);
+        }
+        free(x); free(y1); free(y2); free(y3); free(wd);
+        qk_qbuf_free(&b);
+    }
+    qkern_context_destroy(cx);
+    qkern_context_destroy(cs);
+}
+END_TEST
+
 /* Results never depend on the thread count (the split depends only on the shape). The I4
  * case has 18 tasks, so with 24 threads more calls may hold an unpack buffer at once than
  * the pool has slots (QK_X86_UB_SLOTS) and take the fallback allocation (not guaranteed:
@@ -735,6 +793,7 @@ static Suite *x86_suite(void) {
     tcase_add_loop_test(t, test_gemv_settings_identical, 0, (int)(sizeof gemv_cases / sizeof gemv_cases[0]));
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_fp8_float_specials, 0, 4);
+    tcase_add_loop_test(t, test_fp8_pairs, 0, 4);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
     if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
     else printf("x86 AMX: skipped, %s\n", (qkern_cpu_features() & QKERN_CPU_AMX_INT8) ? "the OS did not grant the tile state"

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "backends/x86/fp8_pairs_x86.h"
 #include "backends/x86/x86.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
@@ -289,8 +290,9 @@ void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int6
     }
 }
 
-/* FP8 × FP8 without AVX512_BF16: the BF16 pairs widened to f32 (a shift / a mask) and
- * multiplied with f32 FMA. Same exact products as the vdpbf16ps kernel. */
+/* FP8 × FP8 without AVX512_BF16: the pack's FP8 bytes widened to BF16 pairs
+ * (fp8_pairs_x86.h), those to f32 (a shift / a mask), multiplied with f32 FMA. Same exact
+ * products as the vdpbf16ps kernel. */
 void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const size_t rb = qk_x86_act_row_bytes(P);
@@ -300,13 +302,15 @@ void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *s
         int64_t cols = n1 - nn;
         __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
         const uint8_t *pan = P->w + (size_t)(nn / QK_X86_NR) * P->panel_bytes;
-        __m512 sw = _mm512_loadu_ps(pan + P->code_bytes);
+        /* the E4M3 widening's 2^-8 restored exactly */
+        __m512 sw = _mm512_mul_ps(_mm512_loadu_ps(pan + P->code_bytes),
+                                  _mm512_set1_ps(P->format == QKERN_FP8_E4M3 ? 256.0f : 1.0f));
         __m512 b = _mm512_load_ps(P->bias + nn);
         for (int64_t r = m0; r < m1; r += 4) {
             int rows = (int)(m1 - r < 4 ? m1 - r : 4);
             __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
             for (int64_t c = 0; c < P->g / 2; c++) {
-                __m512i w = _mm512_load_si512(pan + c * 64);
+                __m512i w = qk_x86_fp8_pairs_bf16(pan + c * 32, P->format == QKERN_FP8_E4M3, P->fp8_nan);
                 __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
                 __m512 w1 = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
                 for (int m = 0; m < rows; m++) {

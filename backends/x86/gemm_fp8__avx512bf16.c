@@ -2,18 +2,28 @@
  * bits, 2^-9..448; E5M2: 2 bits, 2^-16..57344; BF16 has 7 bits and the f32 exponent
  * range), so vdpbf16ps forms the exact products of docs/matmul.md (8-bit × 8-bit
  * significands fit f32) and accumulates them in f32; only the summation order differs
- * from scalar. Its DAZ/FTZ never bites: no FP8 value or product is an f32 denormal. */
+ * from scalar. The weights stay FP8 bytes in the pack and are widened on the way
+ * (fp8_pairs_x86.h; E4M3 at 2^-8 of its value, restored in the output scale). Its DAZ/FTZ
+ * never bites: no widened value or product is an f32 denormal (the smallest product is
+ * 2^-16 · 2^-17). */
 #include <immintrin.h>
 #include <string.h>
 
+#include "backends/x86/fp8_pairs_x86.h"
 #include "backends/x86/x86.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
-                            float *y, int64_t ldy, __mmask16 last_mask, const int MR, const int NP) {
+/* MR rows × NP panels over all of K. DEC: the weights are the pack's FP8 bytes (panel p at
+ * codes + p·cstride, 32 bytes per k pair), widened here; else BF16 pairs already widened
+ * into a buffer (64 bytes per k pair). Same products and order either way, so the same
+ * bytes out. */
+QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
+                            size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
+                            const int NP, const int DEC) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
+    const int e4m3 = P->format == QKERN_FP8_E4M3, nan = P->fp8_nan;
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
@@ -22,7 +32,9 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
     for (int64_t c = 0; c < P->g / 2; c++) {
         __m512i w[2];
 #pragma GCC unroll 2
-        for (int p = 0; p < NP; p++) w[p] = _mm512_load_si512(pan + (size_t)p * pb + c * 64);
+        for (int p = 0; p < NP; p++)
+            w[p] = DEC ? qk_x86_fp8_pairs_bf16(codes + (size_t)p * cstride + c * 32, e4m3, nan)
+                       : _mm512_load_si512(codes + (size_t)p * cstride + c * 64);
 #pragma GCC unroll 8
         for (int m = 0; m < MR; m++) {
             int32_t xv;
@@ -33,6 +45,7 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
                 acc[m][p] = _mm512_dpbf16_ps(acc[m][p], (__m512bh)xb, (__m512bh)w[p]);
         }
     }
+    const __m512 unit = _mm512_set1_ps(e4m3 ? 256.0f : 1.0f); /* the E4M3 decode's 2^-8, exactly */
 #pragma GCC unroll 2
     for (int p = 0; p < NP; p++) {
         __m512 sw = _mm512_loadu_ps(pan + (size_t)p * pb + cb);
@@ -41,25 +54,43 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         for (int m = 0; m < MR; m++) {
             float sx;
             memcpy(&sx, act + (size_t)m * rb + qbytes, 4);
-            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(acc[m][p], sw), _mm512_set1_ps(sx), b);
+            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(acc[m][p], unit), sw), _mm512_set1_ps(sx), b);
             if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
         }
     }
 }
 
-typedef void (*qk_bf_fn)(const qk_x86_packed *, const uint8_t *, size_t, size_t, int64_t, float *, int64_t, __mmask16);
-#define QK_BT(MR, NP)                                                                                           \
-    static void qk_bf_##MR##x##NP(const qk_x86_packed *P, const uint8_t *a, size_t rb, size_t qb, int64_t p0,       \
-                                  float *y, int64_t ldy, __mmask16 lm) {                                           \
-        qk_x86_tile_bf16(P, a, rb, qb, p0, y, ldy, lm, MR, NP);                                                     \
+typedef void (*qk_bf_fn)(const qk_x86_packed *, const uint8_t *, size_t, size_t, const uint8_t *, size_t, int64_t,
+                         float *, int64_t, __mmask16);
+#define QK_BT(MR, NP, DEC)                                                                                      \
+    static void qk_bf_##MR##x##NP##_##DEC(const qk_x86_packed *P, const uint8_t *a, size_t rb, size_t qb,           \
+                                          const uint8_t *codes, size_t cs, int64_t p0, float *y, int64_t ldy,        \
+                                          __mmask16 lm) {                                                            \
+        qk_x86_tile_bf16(P, a, rb, qb, codes, cs, p0, y, ldy, lm, MR, NP, DEC);                                     \
     }
-QK_BT(1, 1) QK_BT(2, 1) QK_BT(3, 1) QK_BT(4, 1) QK_BT(5, 1) QK_BT(6, 1) QK_BT(7, 1) QK_BT(8, 1)
-QK_BT(1, 2) QK_BT(2, 2) QK_BT(3, 2) QK_BT(4, 2) QK_BT(5, 2) QK_BT(6, 2) QK_BT(7, 2) QK_BT(8, 2)
-static const qk_bf_fn qk_bf_tiles[2][8] = {
-    {qk_bf_1x1, qk_bf_2x1, qk_bf_3x1, qk_bf_4x1, qk_bf_5x1, qk_bf_6x1, qk_bf_7x1, qk_bf_8x1},
-    {qk_bf_1x2, qk_bf_2x2, qk_bf_3x2, qk_bf_4x2, qk_bf_5x2, qk_bf_6x2, qk_bf_7x2, qk_bf_8x2}};
+#define QK_BT_ROWS(NP, DEC)                                                                                     \
+    QK_BT(1, NP, DEC) QK_BT(2, NP, DEC) QK_BT(3, NP, DEC) QK_BT(4, NP, DEC) QK_BT(5, NP, DEC) QK_BT(6, NP, DEC)     \
+    QK_BT(7, NP, DEC) QK_BT(8, NP, DEC)
+QK_BT_ROWS(1, 0) QK_BT_ROWS(2, 0) QK_BT_ROWS(1, 1) QK_BT_ROWS(2, 1)
+#define QK_BT_TAB(NP, DEC)                                                                                      \
+    {qk_bf_1x##NP##_##DEC, qk_bf_2x##NP##_##DEC, qk_bf_3x##NP##_##DEC, qk_bf_4x##NP##_##DEC,                         \
+     qk_bf_5x##NP##_##DEC, qk_bf_6x##NP##_##DEC, qk_bf_7x##NP##_##DEC, qk_bf_8x##NP##_##DEC}
+static const qk_bf_fn qk_bf_tiles[2][2][8] = {{QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}, {QK_BT_TAB(1, 1), QK_BT_TAB(2, 1)}};
 
+/* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
+void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
+    const int e4m3 = P->format == QKERN_FP8_E4M3, nan = P->fp8_nan;
+    for (int p = 0; p < np; p++) {
+        const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
+        uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
+        for (int64_t c = 0; c < P->g / 2; c++) _mm512_store_si512(d + c * 64, qk_x86_fp8_pairs_bf16(src + c * 32, e4m3, nan));
+    }
+}
+
+/* A call range of one tile's rows (M ≤ mr, the GEMV) widens the weights in the tile; more
+ * rows widen each panel pair once into a buffer (2·K·32 bytes, L2-resident) that all their
+ * tiles read. */
 void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const size_t rb = qk_x86_act_row_bytes(P);
@@ -67,6 +98,8 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 8 ? 8 : P->tune->mr;
     const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
+    int slot = -1;
+    uint8_t *ub = m1 - m0 > mr && P->ubufs ? qk_x86_ubuf_take(P->ubufs, &slot) : NULL;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
         int64_t nb1 = nb0 + nb < n1 ? nb0 + nb : n1;
         for (int64_t nn = nb0; nn < nb1; nn += tnp * QK_X86_NR) {
@@ -74,11 +107,20 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
             int np = tnp == 2 && cols > QK_X86_NR ? 2 : 1;
             int64_t last = cols - (np - 1) * QK_X86_NR;
             __mmask16 lm = last >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+            const int64_t p0 = nn / QK_X86_NR;
+            const uint8_t *codes = P->w + (size_t)p0 * P->panel_bytes;
+            size_t cstride = P->panel_bytes;
+            if (ub) {
+                qk_x86_fp8_widen_panels(P, p0, np, ub);
+                codes = ub;
+                cstride = (size_t)P->g * 32;
+            }
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_bf_tiles[np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, nn / QK_X86_NR, y + r * ldy + nn,
-                                              ldy, lm);
+                qk_bf_tiles[ub ? 0 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
+                                                          y + r * ldy + nn, ldy, lm);
             }
         }
     }
+    if (ub) qk_x86_ubuf_give(P->ubufs, ub, slot);
 }

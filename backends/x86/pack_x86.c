@@ -269,7 +269,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->act = act;
     P->bits = qk_x86_bits(f, act);
     P->use_bf16 = P->bits == 16 && (qkern_cpu_features() & QKERN_CPU_AVX512BF16) != 0;
-    P->codes = P->bits == 16 ? QK_X86_BF16
+    P->codes = P->bits == 16 ? QK_X86_FP8_PAIRS
                : f == QKERN_NF4 ? QK_X86_NF4
                : (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) ? QK_X86_FP8
                : P->bits == 4 ? QK_X86_NIB : QK_X86_INT8;
@@ -289,7 +289,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->groups = w->cols / g;
     P->k = w->cols;
     P->panels = (P->n + QK_X86_NR - 1) / QK_X86_NR;
-    P->code_bytes = (size_t)gk * QK_X86_NR * (size_t)P->bits / 8;
+    P->code_bytes = (size_t)gk * QK_X86_NR * (size_t)(P->bits == 16 ? 8 : P->bits) / 8;
     if (P->bits == 16) P->row_scale = 1.0f;
     size_t scale_bytes = P->scale_f16 ? 32 : 64;
     size_t extra = P->has_min ? 32 : P->zero_mode == 2 ? 16 : 0;
@@ -319,12 +319,13 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     /* I4 × I8 GEMM unpacks panel pairs into buffers lent from this pool (f16 scales: I4);
      * so does the AMX I4 kind */
     const int want_ubufs = (P->nib_x8 && P->tune->unpack_once && act == QKERN_ACT_I8_DYNAMIC && P->scale_f16) ||
-                           P->amx == QK_X86_AMX_I4 || P->amx == QK_X86_AMX_Q4_0;
+                           P->amx == QK_X86_AMX_I4 || P->amx == QK_X86_AMX_Q4_0 || P->bits == 16;
     if (want_ubufs) {
         P->ubufs = calloc(1, sizeof *P->ubufs);
         if (P->ubufs) {
             for (int i = 0; i < QK_X86_UB_SLOTS; i++) atomic_flag_clear(&P->ubufs->used[i]);
-            P->ubufs->bytes = (size_t)(2 * P->groups * P->g) * 16;
+            /* a panel pair's int8 codes; FP8 × FP8: its BF16 pairs */
+            P->ubufs->bytes = (size_t)(2 * P->groups * P->g) * 16 * (P->bits == 16 ? 2 : 1);
         }
     }
     qk_x86_row r;
@@ -349,11 +350,9 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
             uint8_t *pan = P->w + (size_t)p * P->panel_bytes, *grp = pan + qk_x86_code_off(P, G);
             const uint8_t *c = r.code + G * P->g;
             if (P->bits == 16) {
-                for (int64_t k = 0; k < P->g; k++) {
-                    /* the exact FP8 value's top 16 bits are its BF16 */
-                    float v = k < P->k ? qk_fp8_to_f32(c[k], f) : 0.0f;
-                    uint16_t h = (uint16_t)(qk_f32_bits(v) >> 16);
-                    memcpy(&grp[(k / 2) * 64 + j * 4 + (k % 2) * 2], &h, 2);
+                for (int64_t k = 0; k < P->k; k++) { /* the padding stays code 0, +0 */
+                    grp[(k / 2) * 32 + j * 2 + k % 2] = c[k];
+                    if (f == QKERN_FP8_E4M3 && (c[k] & 0x7F) == 0x7F) P->fp8_nan = 1;
                 }
             } else if (P->bits == 8) {
                 for (int64_t k = 0; k < P->g; k++) {

@@ -50,14 +50,14 @@ typedef enum qk_x86_codes {
     QK_X86_NIB = 1,    /* 4-bit unsigned nibbles minus a zero point (I4, Q4_0) or plain (Q4_1) */
     QK_X86_NF4 = 2,    /* 4-bit NF4 codebook index */
     QK_X86_FP8 = 3,    /* OCP FP8 byte (E4M3 or E5M2) */
-    QK_X86_BF16 = 4    /* FP8 × FP8: FP8 weights widened to BF16 (exact), k pairs for vdpbf16ps */
+    QK_X86_FP8_PAIRS = 4 /* FP8 × FP8: FP8 bytes in k pairs, widened to BF16 in registers (fp8_pairs_x86.h) */
 } qk_x86_codes;
 
 typedef struct qk_x86_packed {
     qkern_format format;
     qkern_act_mode act;
     qk_x86_codes codes;
-    int bits;               /* 16 (BF16 pairs), 8 or 4 */
+    int bits;               /* 16 (FP8 × FP8: BF16 products of FP8 byte codes), 8 or 4 */
     int use_bf16;           /* FP8 × FP8 on vdpbf16ps (AVX512_BF16 present at pack time), else f32 FMA */
     int scale_f16;          /* scales stored as f16 */
     int zero_mode;          /* 0: none, 1: constant 8 (I4 sym, Q4_0), 2: per-group zero points (u8; I8_ASYM: int8) */
@@ -76,10 +76,11 @@ typedef struct qk_x86_packed {
     float lut[16];          /* 4-bit codes: each code's value before the group scale (NF4 codebook,
                                code − 8, code; per-group zero points come off after it), the
                                float-mode tile's vpermps table */
-    int fp8_nan;            /* E4M3 codes include NaN (S.1111.111): the float-mode GEMV's f16 decode
-                               would read it as 480, so those packs keep the bitwise decode */
+    int fp8_nan;            /* E4M3 codes include NaN (S.1111.111): the f16 decode would read it as
+                               480, so float-mode packs keep the bitwise decode and FP8 × FP8
+                               packs patch it */
     const struct qk_x86_tune *tune;
-    struct qk_x86_ubuf_pool *ubufs; /* nib_x8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
+    struct qk_x86_ubuf_pool *ubufs; /* nib_x8 / FP8 × FP8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
 } qk_x86_packed;
 
