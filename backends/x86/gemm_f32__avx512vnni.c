@@ -19,12 +19,23 @@
 enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5 };
 
 /* Byte t of every dword lane (int8 or FP8 codes), decoded to f32 (z: I8_ASYM's per-column
- * int32 zero points). */
-QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512i z) {
+ * int32 zero points; finite: the pack holds no non-finite FP8 code). */
+QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512i z, int finite) {
     if (KIND == QK_F_INT8 || KIND == QK_F_INT8Z) {
         __m512i q = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * t), 24);
         /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
         return _mm512_cvtepi32_ps(KIND == QK_F_INT8Z ? _mm512_sub_epi32(q, z) : q);
+    }
+    if (finite) {
+        /* Byte t at the top, then an arithmetic shift and a mask: S.EEEE.MMM lands as f32's
+         * sign, exponent bits 26:23 and mantissa 22:20 (E5M2's S.EEEEE.MM as sign, 27:23,
+         * 22:21), the value × 2^-120 (× 2^-112), subnormals included. Four operations per
+         * 16 weights where the general decode below takes ten. */
+        const __m512i top = t == 3 ? v : _mm512_slli_epi32(v, 24 - 8 * t);
+        const __m512i f = KIND == QK_F_E4M3
+                              ? _mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u))
+                              : _mm512_and_si512(_mm512_srai_epi32(top, 3), _mm512_set1_epi32((int)0x8FE00000u));
+        return _mm512_mul_ps(_mm512_castsi512_ps(f), _mm512_set1_ps(KIND == QK_F_E4M3 ? 0x1p120f : 0x1p112f));
     }
     __m512i b = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), _mm512_set1_epi32(0xFF));
     __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
@@ -183,7 +194,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
                 for (int t = 0; t < 4; t++) {
                     __m512 w[2];
 #pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, zv[p]);
+                    for (int p = 0; p < NP; p++) w[p] = qk_x86_decode(v[p], t, KIND, zv[p], !P->fp8_nan);
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
                         __m512 xb = _mm512_set1_ps(xg[m * ldx + c * 4 + t]);

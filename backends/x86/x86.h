@@ -76,9 +76,10 @@ typedef struct qk_x86_packed {
     float lut[16];          /* 4-bit codes: each code's value before the group scale (NF4 codebook,
                                code − 8, code; per-group zero points come off after it), the
                                float-mode tile's vpermps table */
-    int fp8_nan;            /* E4M3 codes include NaN (S.1111.111): the f16 decode would read it as
-                               480, so float-mode packs keep the bitwise decode and FP8 × FP8
-                               packs patch it */
+    int fp8_nan;            /* the codes include a non-finite value: E4M3 NaN (S.1111.111), which
+                               the f16 decode would read as 480 (float-mode GEMVs keep the
+                               bitwise decode, FP8 × FP8 packs patch it), or E5M2 Inf / NaN,
+                               which the float-mode tiles' shift decode would read as finite */
     const struct qk_x86_tune *tune;
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 / FP8 × FP8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
