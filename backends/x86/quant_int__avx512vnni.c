@@ -121,14 +121,22 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         if (is_static) absmax = ld_f32(sp, 0);
         else { absmax = amax; st_f32(sp, 0, amax); }
         const __m512 vi = _mm512_set1_ps(qk_nf4_inv_absmax(absmax));
-        const __m512i one = _mm512_set1_epi32(1), seven = _mm512_set1_epi32((int)QK_NF4_ZERO_CODE);
+        const __m512i seven = _mm512_set1_epi32((int)QK_NF4_ZERO_CODE);
+        float tt[16];
+        memcpy(tt, qk_nf4_thresholds, sizeof qk_nf4_thresholds);
+        tt[15] = 0.0f; /* never indexed: the tree's last level reads t[base] with base ≤ 14 */
+        const __m512 thr = _mm512_loadu_ps(tt);
         for (int64_t i = 0; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
             __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi);
-            /* The bitsandbytes tree with strict '>' returns how many thresholds v exceeds. */
-            __m512i q = _mm512_setzero_si512();
-            for (int k = 0; k < 15; k++)
-                q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[k]), _CMP_GT_OQ), q, one);
+            /* qk_nf4_code's bitsandbytes tree per lane, each level's threshold by vpermps:
+             * 4 levels of 3 operations where counting the 15 thresholds took 30 */
+            __m512i q = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[7]), _CMP_GT_OQ),
+                                               _mm512_set1_epi32(8));
+            for (int b = 4, off = 3; b >= 1; b >>= 1, off >>= 1) {
+                __m512 t = _mm512_permutexvar_ps(_mm512_add_epi32(q, _mm512_set1_epi32(off)), thr);
+                q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, t, _CMP_GT_OQ), q, _mm512_set1_epi32(b));
+            }
             q = _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), seven);
             __m128i b = qk_pack_pairs(q, 1);
             int64_t nb = (g - i < 16 ? g - i : 16) / 2;
