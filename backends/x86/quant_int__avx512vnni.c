@@ -16,20 +16,23 @@
 
 QK_AI __mmask16 qk_tail(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
-/* max |x|, min(x, 0), max(x, 0) over the finite elements (NaN and ±Inf ignored). */
-static void qk_finite_stats(const float *x, int64_t n, float *amax, float *lo, float *hi) {
+/* max |x|, and with asym min(x, 0), max(x, 0), over the finite elements (NaN and ±Inf
+ * ignored). The symmetric rules need only amax: one reduction per group, not three. */
+static void qk_finite_stats(const float *x, int64_t n, int asym, float *amax, float *lo, float *hi) {
     __m512 a = _mm512_setzero_ps(), l = _mm512_setzero_ps(), h = _mm512_setzero_ps();
     const __m512 big = _mm512_set1_ps(FLT_MAX);
     for (int64_t i = 0; i < n; i += 16) {
         __m512 v = _mm512_maskz_loadu_ps(qk_tail(n - i), x + i);
         __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
         a = _mm512_mask_max_ps(a, fin, a, _mm512_abs_ps(v));
-        l = _mm512_mask_min_ps(l, fin, l, v);
-        h = _mm512_mask_max_ps(h, fin, h, v);
+        if (asym) {
+            l = _mm512_mask_min_ps(l, fin, l, v);
+            h = _mm512_mask_max_ps(h, fin, h, v);
+        }
     }
     *amax = _mm512_reduce_max_ps(a);
-    *lo = _mm512_reduce_min_ps(l);
-    *hi = _mm512_reduce_max_ps(h);
+    *lo = asym ? _mm512_reduce_min_ps(l) : 0.0f;
+    *hi = asym ? _mm512_reduce_max_ps(h) : 0.0f;
 }
 
 /* qk_int_code on 16 lanes. */
@@ -58,7 +61,7 @@ static void st_u16(void *p, size_t i, uint16_t v) { memcpy((char *)p + i * 2, &v
 static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, const qkern_qtensor *t, size_t slot,
                            int is_static, qkern_format f, int asym) {
     float amax = 0, lo = 0, hi = 0;
-    if (!is_static) qk_finite_stats(x, g, &amax, &lo, &hi);
+    if (!is_static) qk_finite_stats(x, g, f == QKERN_I8_ASYM || (f == QKERN_I4 && asym), &amax, &lo, &hi);
     switch (f) {
     case QKERN_I8: {
         float s, inv;
