@@ -478,6 +478,22 @@ START_TEST(test_mm_bound) {
 }
 END_TEST
 
+/* n × k FP8 codes (n ≥ 38, k ≥ 18): in every row the largest finite code (alternating sign)
+ * and the smallest subnormals; with_nan: NaN in rows 5 and 37, E5M2 ±Inf in rows 20 / 21. */
+static void fp8_special_codes(uint8_t *d, qkern_format f, int64_t n, int64_t k, int with_nan) {
+    const uint8_t nan = f == QKERN_FP8_E4M3 ? 0x7F : 0x7E, big = f == QKERN_FP8_E4M3 ? 0x7E : 0x7B;
+    for (int64_t j = 0; j < n; j++) {
+        d[j * k + (j * 7) % k] = (uint8_t)(big | (j & 1) << 7);
+        d[j * k + (j * 11 + 3) % k] = 0x01;
+        d[j * k + (j * 13 + 5) % k] = 0x81;
+    }
+    if (with_nan) {
+        d[5 * k + 17] = nan;
+        d[37 * k + k * 3 / 4] = (uint8_t)(nan | 0x80);
+        if (f == QKERN_FP8_E5M2) d[20 * k + 3] = 0x7C, d[21 * k + 9] = 0xFC;
+    }
+}
+
 /* FP8 weights with special codes in float mode, M = 1 (the f16-decode GEMV; an E4M3 pack
  * holding a NaN code keeps the bitwise decode) and M = 3: NaN where scalar has NaN, the same
  * infinities, the f32 bound elsewhere. Columns 5 and 37 hold NaN, 20 (E5M2) ±Inf, and every
@@ -491,18 +507,7 @@ START_TEST(test_fp8_float_specials) {
     qkern_context *cx = ctx_named("x86", 1), *cs = ctx_named("scalar", 1);
     qk_qbuf b;
     make_weights(&b, &c, n, k, 4242 + (uint64_t)_i, 0);
-    uint8_t *d = b.t.data;
-    const uint8_t nan = f == QKERN_FP8_E4M3 ? 0x7F : 0x7E, big = f == QKERN_FP8_E4M3 ? 0x7E : 0x7B;
-    for (int64_t j = 0; j < n; j++) {
-        d[j * k + (j * 7) % k] = (uint8_t)(big | (j & 1) << 7);
-        d[j * k + (j * 11 + 3) % k] = 0x01;
-        d[j * k + (j * 13 + 5) % k] = 0x81;
-    }
-    if (with_nan) {
-        d[5 * k + 17] = nan;
-        d[37 * k + 200] = (uint8_t)(nan | 0x80);
-        if (f == QKERN_FP8_E5M2) d[20 * k + 3] = 0x7C, d[21 * k + 9] = 0xFC;
-    }
+    fp8_special_codes(b.t.data, f, n, k, with_nan);
     float *wd = malloc(sizeof(float) * (size_t)(n * k)), *x = malloc(sizeof(float) * 3 * (size_t)k);
     float *y1 = malloc(sizeof(float) * 3 * (size_t)n), *y2 = malloc(sizeof(float) * 3 * (size_t)n);
     ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
@@ -542,18 +547,7 @@ START_TEST(test_fp8_pairs) {
     for (int64_t k = 45; k <= 256; k += 211) {
         qk_qbuf b;
         make_weights(&b, &c, n, k, 99 + (uint64_t)(_i + k), 0);
-        uint8_t *d = b.t.data;
-        const uint8_t nan = f == QKERN_FP8_E4M3 ? 0x7F : 0x7E, big = f == QKERN_FP8_E4M3 ? 0x7E : 0x7B;
-        for (int64_t j = 0; j < n; j++) {
-            d[j * k + (j * 7) % k] = (uint8_t)(big | (j & 1) << 7);
-            d[j * k + (j * 11 + 3) % k] = 0x01;
-            d[j * k + (j * 13 + 5) % k] = 0x81;
-        }
-        if (with_nan) {
-            d[5 * k + 17] = nan;
-            d[37 * k + 40] = (uint8_t)(nan | 0x80);
-            if (f == QKERN_FP8_E5M2) d[20 * k + 3] = 0x7C, d[21 * k + 9] = 0xFC;
-        }
+        fp8_special_codes(b.t.data, f, n, k, with_nan);
         float *x = malloc(sizeof(float) * (size_t)(m * k));
         float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
         float *y3 = malloc(sizeof(float) * (size_t)n), *wd = malloc(sizeof(float) * (size_t)(n * k));
