@@ -79,7 +79,7 @@ QK_BT_ROWS(1, 0) QK_BT_ROWS(2, 0) QK_BT_ROWS(1, 1) QK_BT_ROWS(2, 1)
 static const qk_bf_fn qk_bf_tiles[2][2][8] = {{QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}, {QK_BT_TAB(1, 1), QK_BT_TAB(2, 1)}};
 
 /* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
-void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
+static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
     const int e4m3 = P->format == QKERN_FP8_E4M3, nan = P->fp8_nan;
     for (int p = 0; p < np; p++) {
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
