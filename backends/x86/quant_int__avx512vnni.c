@@ -51,6 +51,35 @@ QK_AI __m128i qk_pack_pairs(__m512i c, int high_first) {
     return _mm512_cvtepi64_epi8(v);
 }
 
+/* 64 codes (0..15) in four vectors → 32 bytes of nibble pairs, low nibble first (I4) or high
+ * first (NF4): two saturating packs (in-lane, codes stay in order within each 4-lane group),
+ * one vpmaddubsw joining each pair as lo + 16·hi, one more pack, and one word permute undoing
+ * the packs' lane interleave. Six operations where four calls of qk_pack_pairs took 24 and
+ * four masked stores. */
+QK_AI __m256i qk_pack_pairs64(__m512i c0, __m512i c1, __m512i c2, __m512i c3, int high_first) {
+    /* after the packs, lane L holds 16-bit unit k = the pair run 8k + 2L, 8k + 2L + 1 */
+    static const uint16_t order[32] = {0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27,
+                                       0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27};
+    const __m512i b = _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
+    const __m512i w = _mm512_maddubs_epi16(b, _mm512_set1_epi16(high_first ? 0x0110 : 0x1001));
+    const __m512i v = _mm512_packus_epi16(w, w);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_loadu_si512(order), v));
+}
+
+/* qk_nf4_code on 16 lanes of x·vi: bitsandbytes' tree per lane, each level's threshold
+ * fetched by vpermps from thr (the 15 thresholds): 4 levels of 3 operations where counting
+ * all 15 thresholds took 30. */
+QK_AI __m512i qk_nf4_codes(__m512 x, __m512 vi, __m512 thr) {
+    const __m512 v = _mm512_mul_ps(x, vi);
+    __m512i q = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[7]), _CMP_GT_OQ),
+                                       _mm512_set1_epi32(8));
+    for (int b = 4, off = 3; b >= 1; b >>= 1, off >>= 1) {
+        const __m512 t = _mm512_permutexvar_ps(_mm512_add_epi32(q, _mm512_set1_epi32(off)), thr);
+        q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, t, _CMP_GT_OQ), q, _mm512_set1_epi32(b));
+    }
+    return _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32((int)QK_NF4_ZERO_CODE));
+}
+
 static float ld_f32(const void *p, size_t i) { float v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
 static void st_f32(void *p, size_t i, float v) { memcpy((char *)p + i * 4, &v, 4); }
 static int32_t ld_i32(const void *p, size_t i) { int32_t v; memcpy(&v, (const char *)p + i * 4, 4); return v; }
@@ -106,16 +135,23 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         }
         const __m512 vi = _mm512_set1_ps(qk_int_inv(qk_f16_to_f32(h)));
         const __m512i vz = _mm512_set1_epi32(zero), z0 = _mm512_setzero_si512(), q15 = _mm512_set1_epi32(15);
-        for (int64_t i = 0; i < g; i += 16) {
+        int64_t i = 0;
+#define QK_I4_CODES(xv)                                                                                         \
+    (asym ? _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qk_codes(xv, vi, -32.0f, 32.0f), vz), z0), q15) \
+          : _mm512_add_epi32(qk_codes(xv, vi, -8.0f, 7.0f), vz)) /* sym: −8..7 + 8 is already 0..15 */
+        for (; i + 64 <= g; i += 64)
+            _mm256_storeu_si256((__m256i *)(row + (c0 + i) / 2),
+                                qk_pack_pairs64(QK_I4_CODES(_mm512_loadu_ps(x + i)), QK_I4_CODES(_mm512_loadu_ps(x + i + 16)),
+                                                QK_I4_CODES(_mm512_loadu_ps(x + i + 32)),
+                                                QK_I4_CODES(_mm512_loadu_ps(x + i + 48)), 0));
+        for (; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-            __m512i q = asym ? _mm512_add_epi32(qk_codes(xv, vi, -32.0f, 32.0f), vz)
-                             : _mm512_add_epi32(qk_codes(xv, vi, -8.0f, 7.0f), vz);
-            q = _mm512_min_epi32(_mm512_max_epi32(q, z0), q15);
+            __m512i q = QK_I4_CODES(_mm512_maskz_loadu_ps(m, x + i));
             __m128i b = qk_pack_pairs(q, 0);
             int64_t nb = (g - i < 16 ? g - i : 16) / 2;
             _mm_mask_storeu_epi8(row + (c0 + i) / 2, (__mmask16)((1u << nb) - 1), b);
         }
+#undef QK_I4_CODES
         break;
     }
     case QKERN_NF4: {
@@ -124,24 +160,20 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         if (is_static) absmax = ld_f32(sp, 0);
         else { absmax = amax; st_f32(sp, 0, amax); }
         const __m512 vi = _mm512_set1_ps(qk_nf4_inv_absmax(absmax));
-        const __m512i seven = _mm512_set1_epi32((int)QK_NF4_ZERO_CODE);
         float tt[16];
         memcpy(tt, qk_nf4_thresholds, sizeof qk_nf4_thresholds);
         tt[15] = 0.0f; /* never indexed: the tree's last level reads t[base] with base ≤ 14 */
         const __m512 thr = _mm512_loadu_ps(tt);
-        for (int64_t i = 0; i < g; i += 16) {
+        int64_t i = 0;
+        for (; i + 64 <= g; i += 64)
+            _mm256_storeu_si256((__m256i *)(row + (c0 + i) / 2),
+                                qk_pack_pairs64(qk_nf4_codes(_mm512_loadu_ps(x + i), vi, thr),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 16), vi, thr),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 32), vi, thr),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 48), vi, thr), 1));
+        for (; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
-            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi);
-            /* qk_nf4_code's bitsandbytes tree per lane, each level's threshold by vpermps:
-             * 4 levels of 3 operations where counting the 15 thresholds took 30 */
-            __m512i q = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[7]), _CMP_GT_OQ),
-                                               _mm512_set1_epi32(8));
-            for (int b = 4, off = 3; b >= 1; b >>= 1, off >>= 1) {
-                __m512 t = _mm512_permutexvar_ps(_mm512_add_epi32(q, _mm512_set1_epi32(off)), thr);
-                q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, t, _CMP_GT_OQ), q, _mm512_set1_epi32(b));
-            }
-            q = _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), seven);
-            __m128i b = qk_pack_pairs(q, 1);
+            __m128i b = qk_pack_pairs(qk_nf4_codes(_mm512_maskz_loadu_ps(m, x + i), vi, thr), 1);
             int64_t nb = (g - i < 16 ? g - i : 16) / 2;
             _mm_mask_storeu_epi8(row + (c0 + i) / 2, (__mmask16)((1u << nb) - 1), b);
         }
