@@ -10,6 +10,7 @@
  * On a CPU without AVX-512 VNNI (or with it masked by QKERN_DISABLE) the kernels cannot
  * run: the suite says so and checks only the probe. */
 #define _POSIX_C_SOURCE 200809L /* setenv, strdup */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -689,6 +690,13 @@ START_TEST(test_quant_dequant_identical) {
         if (pat == QK_PAT_COUNT) { /* the special values format_int.h / format_nf4.h decide */
             x[3] = NAN; x[10] = INFINITY; x[300] = -INFINITY; x[301] = 1e-40f;
             for (int j = 512; j < 512 + 256; j++) x[j] = j % 2 ? NAN : 0.0f; /* a row with nothing finite but 0 */
+            /* row 4, 64 columns each: scales that overflow f16 (I4: clamped to 65504), amax so
+             * small that 1/scale overflows (scale 0), and FLT_MAX */
+            for (int j = 0; j < 64; j++) {
+                x[1024 + j] = (j % 3 ? 1e6f : -3e5f) * (float)(1 + j % 5);
+                x[1088 + j] = (j % 2 ? 1e-39f : -3e-40f) * (float)(1 + j % 3);
+                x[1152 + j] = j % 7 ? FLT_MAX / (float)(1 + j % 4) : -FLT_MAX;
+            }
         }
         qkern_quant_desc d = {c->f, c->group, c->flags};
         qk_qbuf a, b;
