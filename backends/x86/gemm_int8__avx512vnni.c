@@ -540,6 +540,82 @@ static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         }
 }
 
+/* Q4_1 × Q8_1, 6 rows × 2 panels in inline asm, as the tiles above (same arithmetic and
+ * order per output as qk_x86_tile_int): a panel's 32-block is 256 bytes of plain nibbles,
+ * then 32 bytes of f16 scales and 32 of f16 mins (320 bytes, whole lines); per block each
+ * output also gains m_w·s_x, s_x being the activation block's stored f16(d·Σq) (rows at
+ * s0 / s3). */
+#define QK_Q41_CHUNK(W, X)                                                                                  \
+    "vmovdqu64 " W "(%[w0]), %%zmm24\n\t vmovdqu64 " W "(%[w1]), %%zmm26\n\t"                               \
+    "vpsrlw $4, %%zmm24, %%zmm25\n\t vpsrlw $4, %%zmm26, %%zmm27\n\t"                                     \
+    "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"                           \
+    "vpandd %%zmm30, %%zmm25, %%zmm25\n\t vpandd %%zmm30, %%zmm27, %%zmm27\n\t"                           \
+    QK_Q6_ROW(0, 1, X "(%[x0])", X "+4(%[x0])") QK_Q6_ROW(2, 3, X "(%[x0],%[rb],1)", X "+4(%[x0],%[rb],1)") \
+    QK_Q6_ROW(4, 5, X "(%[x0],%[rb],2)", X "+4(%[x0],%[rb],2)") QK_Q6_ROW(6, 7, X "(%[x3])", X "+4(%[x3])")  \
+    QK_Q6_ROW(8, 9, X "(%[x3],%[rb],1)", X "+4(%[x3],%[rb],1)")                                            \
+    QK_Q6_ROW(10, 11, X "(%[x3],%[rb],2)", X "+4(%[x3],%[rb],2)")
+/* m_w·s_x of one row into its two f32 sums (mins of the panels in zmm29 / zmm31) */
+#define QK_Q41_MIN(FA, FB, S)                                                                               \
+    "vbroadcastss " S ", %%zmm28\n\t"                                                                       \
+    "vfmadd231ps %%zmm28, %%zmm29, %%zmm" #FA "\n\t vfmadd231ps %%zmm28, %%zmm31, %%zmm" #FB "\n\t"
+static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
+                               float *y, int64_t ldy, __mmask16 last_mask) {
+    const size_t pb = P->panel_bytes;
+    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
+    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
+    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    const uint8_t *s0 = d0 + (size_t)P->groups * 4, *s3 = d3 + (size_t)P->groups * 4;
+    const int64_t srb = (int64_t)rb;
+    int64_t n = P->groups;
+    __m512 out[12];
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    __asm__ volatile(
+        "vmovdqa64 %[nib], %%zmm30\n\t"
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        "1:\n\t"
+        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
+        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"
+        "vmovdqa64 %%zmm1, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
+        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t vmovdqa64 %%zmm0, %%zmm10\n\t"
+        "vmovdqa64 %%zmm1, %%zmm11\n\t"
+        QK_Q41_CHUNK("0", "0") QK_Q41_CHUNK("64", "8") QK_Q41_CHUNK("128", "16") QK_Q41_CHUNK("192", "24")
+        "vcvtph2ps 256(%[w0]), %%zmm24\n\t vcvtph2ps 256(%[w1]), %%zmm25\n\t"
+        "vcvtph2ps 288(%[w0]), %%zmm29\n\t vcvtph2ps 288(%[w1]), %%zmm31\n\t"
+        QK_Q6_FOLD(0, 1, 12, 13, "(%[d0])") QK_Q41_MIN(12, 13, "(%[s0])")
+        QK_Q6_FOLD(2, 3, 14, 15, "(%[d0],%[rb],1)") QK_Q41_MIN(14, 15, "(%[s0],%[rb],1)")
+        QK_Q6_FOLD(4, 5, 16, 17, "(%[d0],%[rb],2)") QK_Q41_MIN(16, 17, "(%[s0],%[rb],2)")
+        QK_Q6_FOLD(6, 7, 18, 19, "(%[d3])") QK_Q41_MIN(18, 19, "(%[s3])")
+        QK_Q6_FOLD(8, 9, 20, 21, "(%[d3],%[rb],1)") QK_Q41_MIN(20, 21, "(%[s3],%[rb],1)")
+        QK_Q6_FOLD(10, 11, 22, 23, "(%[d3],%[rb],2)") QK_Q41_MIN(22, 23, "(%[s3],%[rb],2)")
+        "add $320, %[w0]\n\t add $320, %[w1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
+        "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
+        "add $4, %[s0]\n\t add $4, %[s3]\n\t"
+        "dec %[n]\n\t jnz 1b\n\t"
+        "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"
+        "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"
+        "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"
+        "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"
+        "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"
+        "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
+        : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
+          [d3] "+r"(d3), [s0] "+r"(s0), [s3] "+r"(s3), [n] "+r"(n)
+        : [rb] "r"(srb), [out] "r"(out), [nib] "m"(nib)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+    for (int m = 0; m < 6; m++)
+        for (int p = 0; p < 2; p++) {
+            __m512 r = _mm512_add_ps(out[2 * m + p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+}
+
 /* The remainder rows of the Q4_0 × Q8_0 GEMM (2 or 4 rows × 2 panels) in inline asm too:
  * with intrinsics the 2-row tile ran at about 40 % of the 6-row tile's rate, which cost
  * 4 % of the time at M = 128 (128 = 21·6 + 2). Same registers and arithmetic as the 6x2
@@ -1234,6 +1310,9 @@ static void qk_x86_compute_int8_vnni(const qk_x86_packed *P, const uint8_t *scra
                     if (fn == qk_q8_q8_g6x2 && P->g == 32 && P->code_bytes == 512 && P->group_bytes == 544 &&
                         !P->odd_shift)
                         fn = qk_q8_q8_6x2_asm;
+                    if (fn == qk_q81_q41_g6x2 && P->g == 32 && P->code_bytes == 256 && P->group_bytes == 320 &&
+                        !P->odd_shift)
+                        fn = qk_q81_q41_6x2_asm;
                     fn(P, a, rb, qbytes, nn / QK_X86_NR, yt, ldy, lm);
                 }
             }
