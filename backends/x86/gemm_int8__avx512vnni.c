@@ -403,52 +403,110 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
     "vpbroadcastd " X1 ", %%zmm28\n\t vpbroadcastd " X2 ", %%zmm29\n\t"                                   \
     "vpdpbusd %%zmm24, %%zmm28, %%zmm" #A "\n\t vpdpbusd %%zmm26, %%zmm28, %%zmm" #B "\n\t"               \
     "vpdpbusd %%zmm25, %%zmm29, %%zmm" #A "\n\t vpdpbusd %%zmm27, %%zmm29, %%zmm" #B "\n\t"
+/* the six rows of one chunk: low-nibble weights (zmm24 / zmm26) meet the activation bytes
+ * at X, high-nibble weights (zmm25 / zmm27) those at X + 4 */
+#define QK_Q6_ROWS(X)                                                                                      \
+    QK_Q6_ROW(0, 1, X "(%[x0])", X "+4(%[x0])") QK_Q6_ROW(2, 3, X "(%[x0],%[rb],1)", X "+4(%[x0],%[rb],1)") \
+    QK_Q6_ROW(4, 5, X "(%[x0],%[rb],2)", X "+4(%[x0],%[rb],2)") QK_Q6_ROW(6, 7, X "(%[x3])", X "+4(%[x3])")  \
+    QK_Q6_ROW(8, 9, X "(%[x3],%[rb],1)", X "+4(%[x3],%[rb],1)")                                            \
+    QK_Q6_ROW(10, 11, X "(%[x3],%[rb],2)", X "+4(%[x3],%[rb],2)")
 /* one 64-byte code chunk of both panels at W (an offset expression), activation bytes at X */
 #define QK_Q6_CHUNK(W, X)                                                                                  \
     "vmovdqu64 " W "(%[w0]), %%zmm24\n\t vmovdqu64 " W "(%[w1]), %%zmm26\n\t"                              \
     "vpandd %%zmm30, %%zmm24, %%zmm25\n\t vpandd %%zmm30, %%zmm26, %%zmm27\n\t"                           \
     "vpsllw $4, %%zmm24, %%zmm24\n\t vpsllw $4, %%zmm26, %%zmm26\n\t"                                     \
     "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"                           \
-    QK_Q6_ROW(0, 1, X "(%[x0])", X "+4(%[x0])") QK_Q6_ROW(2, 3, X "(%[x0],%[rb],1)", X "+4(%[x0],%[rb],1)") \
-    QK_Q6_ROW(4, 5, X "(%[x0],%[rb],2)", X "+4(%[x0],%[rb],2)") QK_Q6_ROW(6, 7, X "(%[x3])", X "+4(%[x3])")  \
-    QK_Q6_ROW(8, 9, X "(%[x3],%[rb],1)", X "+4(%[x3],%[rb],1)")                                            \
-    QK_Q6_ROW(10, 11, X "(%[x3],%[rb],2)", X "+4(%[x3],%[rb],2)")
+    QK_Q6_ROWS(X)
 #define QK_Q6_FOLD(A, B, FA, FB, D)                                                                        \
     "vbroadcastss " D ", %%zmm28\n\t vmulps %%zmm28, %%zmm24, %%zmm26\n\t vmulps %%zmm28, %%zmm25, %%zmm27\n\t" \
     "vcvtdq2ps %%zmm" #A ", %%zmm" #A "\n\t vcvtdq2ps %%zmm" #B ", %%zmm" #B "\n\t"                        \
     "vfmadd231ps %%zmm26, %%zmm" #A ", %%zmm" #FA "\n\t vfmadd231ps %%zmm27, %%zmm" #B ", %%zmm" #FB "\n\t"
-/* One block: codes at W, scales at S (w0 / w1), compensation at C (c0 / c1), activation
- * bytes at X and the rows' d at D (d0 / d3). */
-#define QK_Q6_BLOCK(W, S, C, X, D)                                                                         \
+/* The 6x2 asm tiles' common parts: the f32 sums (zmm12-23) zeroed and stored to out[12],
+ * the int32 sums of a block started at the compensation at C (c0 / c1), the block's folds
+ * with the rows' d at D (d0 / d3), and the clobbers (every vector register). */
+#define QK_Q6_SUMS_ZERO                                                                                    \
+    "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"                               \
+    "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"                               \
+    "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"                               \
+    "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"                               \
+    "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"                               \
+    "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+#define QK_Q6_SUMS_STORE                                                                                   \
+    "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"                                         \
+    "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"                                      \
+    "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"                                      \
+    "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"                                      \
+    "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"                                      \
+    "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
+#define QK_Q6_COMP(C)                                                                                      \
     "vmovdqa64 " C "(%[c0]), %%zmm0\n\t vmovdqa64 " C "(%[c1]), %%zmm1\n\t"                                \
     "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"               \
     "vmovdqa64 %%zmm1, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"               \
     "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t vmovdqa64 %%zmm0, %%zmm10\n\t"              \
-    "vmovdqa64 %%zmm1, %%zmm11\n\t"                                                                        \
-    QK_Q6_CHUNK(W "+0", X "+0") QK_Q6_CHUNK(W "+64", X "+8") QK_Q6_CHUNK(W "+128", X "+16")               \
-    QK_Q6_CHUNK(W "+192", X "+24")                                                                         \
-    "vcvtph2ps " S "(%[w0]), %%zmm24\n\t vcvtph2ps " S "(%[w1]), %%zmm25\n\t"                              \
+    "vmovdqa64 %%zmm1, %%zmm11\n\t"
+#define QK_Q6_FOLDS(D)                                                                                     \
     QK_Q6_FOLD(0, 1, 12, 13, D "(%[d0])") QK_Q6_FOLD(2, 3, 14, 15, D "(%[d0],%[rb],1)")                   \
     QK_Q6_FOLD(4, 5, 16, 17, D "(%[d0],%[rb],2)") QK_Q6_FOLD(6, 7, 18, 19, D "(%[d3])")                    \
     QK_Q6_FOLD(8, 9, 20, 21, D "(%[d3],%[rb],1)") QK_Q6_FOLD(10, 11, 22, 23, D "(%[d3],%[rb],2)")
+#define QK_Q6_CLOBBERS                                                                                     \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",  \
+        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",       \
+        "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory"
+
+/* y = bias + scale·out for the rows × 2 panels of an asm tile's f32 sums (scale 1/16 for
+ * nib_x8's 16·isum; with scale 1 the fma is the plain add: an exact product) */
+static void qk_x86_store_x2(const qk_x86_packed *P, const __m512 *out, int rows, float scale, int64_t p0, float *y,
+                            int64_t ldy, __mmask16 last_mask) {
+    for (int m = 0; m < rows; m++)
+        for (int p = 0; p < 2; p++) {
+            __m512 r = _mm512_fmadd_ps(out[2 * m + p], _mm512_set1_ps(scale), _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
+            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
+            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
+        }
+}
+
+/* The pointers the asm tiles walk: the panel pair's codes (w0, w1) and compensation (c0,
+ * c1), and rows 0 and 3's activation bytes (x0, x3) and block scales d (d0, d3). */
+typedef struct qk_q6_ptrs {
+    const uint8_t *w0, *w1;
+    const int32_t *c0, *c1;
+    const uint8_t *x0, *x3, *d0, *d3;
+} qk_q6_ptrs;
+static inline qk_q6_ptrs qk_q6_ptrs_of(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes,
+                                       int64_t p0) {
+    qk_q6_ptrs q;
+    q.w0 = P->w + (size_t)p0 * P->panel_bytes;
+    q.w1 = q.w0 + P->panel_bytes;
+    q.c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR;
+    q.c1 = q.c0 + (size_t)P->groups * QK_X86_NR;
+    q.x0 = act;
+    q.x3 = act + 3 * rb;
+    q.d0 = act + qbytes;
+    q.d3 = act + 3 * rb + qbytes;
+    return q;
+}
+#define QK_Q6_PTR_OPERANDS(q)                                                                              \
+    [w0] "+r"(q.w0), [w1] "+r"(q.w1), [c0] "+r"(q.c0), [c1] "+r"(q.c1), [x0] "+r"(q.x0), [x3] "+r"(q.x3),        \
+        [d0] "+r"(q.d0), [d3] "+r"(q.d3)
+
+/* One block: codes at W, scales at S (w0 / w1), compensation at C (c0 / c1), activation
+ * bytes at X and the rows' d at D (d0 / d3). */
+#define QK_Q6_BLOCK(W, S, C, X, D)                                                                         \
+    QK_Q6_COMP(C)                                                                                          \
+    QK_Q6_CHUNK(W "+0", X "+0") QK_Q6_CHUNK(W "+64", X "+8") QK_Q6_CHUNK(W "+128", X "+16")               \
+    QK_Q6_CHUNK(W "+192", X "+24")                                                                         \
+    "vcvtph2ps " S "(%[w0]), %%zmm24\n\t vcvtph2ps " S "(%[w1]), %%zmm25\n\t"                              \
+    QK_Q6_FOLDS(D)
 static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 last_mask) {
-    const size_t pb = P->panel_bytes;
-    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
-    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
-    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
     const int64_t srb = (int64_t)rb;
     int64_t n = P->groups;
     __m512 out[12];
     const __m512i hin = _mm512_set1_epi8((char)0xF0);
     __asm__ volatile(
         "vmovdqa64 %[hin], %%zmm30\n\t"
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        QK_Q6_SUMS_ZERO
         "1:\n\t"
         QK_Q6_BLOCK("0", "256", "0", "0", "0")
         "dec %[n]\n\t jz 3f\n\t"
@@ -457,25 +515,11 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "add $64, %[x0]\n\t add $64, %[x3]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
         "3:\n\t"
-        "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"
-        "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"
-        "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"
-        "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"
-        "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"
-        "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
-        : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
-          [d3] "+r"(d3), [n] "+r"(n)
+        QK_Q6_SUMS_STORE
+        : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n)
         : [rb] "r"(srb), [out] "r"(out), [hin] "m"(hin)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
-          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
-    for (int m = 0; m < 6; m++)
-        for (int p = 0; p < 2; p++) {
-            __m512 r = _mm512_fmadd_ps(out[2 * m + p], _mm512_set1_ps(0.0625f), /* nib_x8: 16·isum */
-                                       _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
-            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
-            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
-        }
+        : QK_Q6_CLOBBERS);
+    qk_x86_store_x2(P, out, 6, 0.0625f, p0, y, ldy, last_mask); /* nib_x8: 16·isum */
 }
 
 /* Q8_0 × Q8_0, 6 rows × 2 panels, the whole K loop in inline asm like the Q4_0 tile above
@@ -491,53 +535,26 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     QK_Q8_ROW(6, 7, X "(%[x3])") QK_Q8_ROW(8, 9, X "(%[x3],%[rb],1)") QK_Q8_ROW(10, 11, X "(%[x3],%[rb],2)")
 static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 last_mask) {
-    const size_t pb = P->panel_bytes;
-    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
-    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
-    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
     const int64_t srb = (int64_t)rb;
     int64_t n = P->groups;
     __m512 out[12];
     __asm__ volatile(
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        QK_Q6_SUMS_ZERO
         "1:\n\t"
-        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
-        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"
-        "vmovdqa64 %%zmm1, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
-        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t vmovdqa64 %%zmm0, %%zmm10\n\t"
-        "vmovdqa64 %%zmm1, %%zmm11\n\t"
+        QK_Q6_COMP("")
         QK_Q8_CHUNK("0", "0") QK_Q8_CHUNK("64", "4") QK_Q8_CHUNK("128", "8") QK_Q8_CHUNK("192", "12")
         QK_Q8_CHUNK("256", "16") QK_Q8_CHUNK("320", "20") QK_Q8_CHUNK("384", "24") QK_Q8_CHUNK("448", "28")
         "vcvtph2ps 512(%[w0]), %%zmm24\n\t vcvtph2ps 512(%[w1]), %%zmm25\n\t"
-        QK_Q6_FOLD(0, 1, 12, 13, "(%[d0])") QK_Q6_FOLD(2, 3, 14, 15, "(%[d0],%[rb],1)")
-        QK_Q6_FOLD(4, 5, 16, 17, "(%[d0],%[rb],2)") QK_Q6_FOLD(6, 7, 18, 19, "(%[d3])")
-        QK_Q6_FOLD(8, 9, 20, 21, "(%[d3],%[rb],1)") QK_Q6_FOLD(10, 11, 22, 23, "(%[d3],%[rb],2)")
+        QK_Q6_FOLDS("")
         "add $544, %[w0]\n\t add $544, %[w1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
         "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
-        "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"
-        "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"
-        "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"
-        "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"
-        "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"
-        "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
-        : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
-          [d3] "+r"(d3), [n] "+r"(n)
+        QK_Q6_SUMS_STORE
+        : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n)
         : [rb] "r"(srb), [out] "r"(out)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
-          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
-    for (int m = 0; m < 6; m++)
-        for (int p = 0; p < 2; p++) {
-            __m512 r = _mm512_add_ps(out[2 * m + p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
-            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
-            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
-        }
+        : QK_Q6_CLOBBERS);
+    qk_x86_store_x2(P, out, 6, 1.0f, p0, y, ldy, last_mask);
 }
 
 /* Q4_1 × Q8_1, 6 rows × 2 panels in inline asm, as the tiles above (same arithmetic and
@@ -550,39 +567,24 @@ static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vpsrlw $4, %%zmm24, %%zmm25\n\t vpsrlw $4, %%zmm26, %%zmm27\n\t"                                     \
     "vpandd %%zmm30, %%zmm24, %%zmm24\n\t vpandd %%zmm30, %%zmm26, %%zmm26\n\t"                           \
     "vpandd %%zmm30, %%zmm25, %%zmm25\n\t vpandd %%zmm30, %%zmm27, %%zmm27\n\t"                           \
-    QK_Q6_ROW(0, 1, X "(%[x0])", X "+4(%[x0])") QK_Q6_ROW(2, 3, X "(%[x0],%[rb],1)", X "+4(%[x0],%[rb],1)") \
-    QK_Q6_ROW(4, 5, X "(%[x0],%[rb],2)", X "+4(%[x0],%[rb],2)") QK_Q6_ROW(6, 7, X "(%[x3])", X "+4(%[x3])")  \
-    QK_Q6_ROW(8, 9, X "(%[x3],%[rb],1)", X "+4(%[x3],%[rb],1)")                                            \
-    QK_Q6_ROW(10, 11, X "(%[x3],%[rb],2)", X "+4(%[x3],%[rb],2)")
+    QK_Q6_ROWS(X)
 /* m_w·s_x of one row into its two f32 sums (mins of the panels in zmm29 / zmm31) */
 #define QK_Q41_MIN(FA, FB, S)                                                                               \
     "vbroadcastss " S ", %%zmm28\n\t"                                                                       \
     "vfmadd231ps %%zmm28, %%zmm29, %%zmm" #FA "\n\t vfmadd231ps %%zmm28, %%zmm31, %%zmm" #FB "\n\t"
 static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                                float *y, int64_t ldy, __mmask16 last_mask) {
-    const size_t pb = P->panel_bytes;
-    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
-    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
-    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
-    const uint8_t *s0 = d0 + (size_t)P->groups * 4, *s3 = d3 + (size_t)P->groups * 4;
+    qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
+    const uint8_t *s0 = q.d0 + (size_t)P->groups * 4, *s3 = q.d3 + (size_t)P->groups * 4;
     const int64_t srb = (int64_t)rb;
     int64_t n = P->groups;
     __m512 out[12];
     const __m512i nib = _mm512_set1_epi8(0x0F);
     __asm__ volatile(
         "vmovdqa64 %[nib], %%zmm30\n\t"
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        QK_Q6_SUMS_ZERO
         "1:\n\t"
-        "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
-        "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"
-        "vmovdqa64 %%zmm1, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t vmovdqa64 %%zmm1, %%zmm7\n\t"
-        "vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm1, %%zmm9\n\t vmovdqa64 %%zmm0, %%zmm10\n\t"
-        "vmovdqa64 %%zmm1, %%zmm11\n\t"
+        QK_Q6_COMP("")
         QK_Q41_CHUNK("0", "0") QK_Q41_CHUNK("64", "8") QK_Q41_CHUNK("128", "16") QK_Q41_CHUNK("192", "24")
         "vcvtph2ps 256(%[w0]), %%zmm24\n\t vcvtph2ps 256(%[w1]), %%zmm25\n\t"
         "vcvtph2ps 288(%[w0]), %%zmm29\n\t vcvtph2ps 288(%[w1]), %%zmm31\n\t"
@@ -596,24 +598,11 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
         "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
         "add $4, %[s0]\n\t add $4, %[s3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
-        "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"
-        "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"
-        "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"
-        "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"
-        "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"
-        "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
-        : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3), [d0] "+r"(d0),
-          [d3] "+r"(d3), [s0] "+r"(s0), [s3] "+r"(s3), [n] "+r"(n)
+        QK_Q6_SUMS_STORE
+        : QK_Q6_PTR_OPERANDS(q), [s0] "+r"(s0), [s3] "+r"(s3), [n] "+r"(n)
         : [rb] "r"(srb), [out] "r"(out), [nib] "m"(nib)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
-          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
-    for (int m = 0; m < 6; m++)
-        for (int p = 0; p < 2; p++) {
-            __m512 r = _mm512_add_ps(out[2 * m + p], _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
-            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
-            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
-        }
+        : QK_Q6_CLOBBERS);
+    qk_x86_store_x2(P, out, 6, 1.0f, p0, y, ldy, last_mask);
 }
 
 /* The remainder rows of the Q4_0 × Q8_0 GEMM (2 or 4 rows × 2 panels) in inline asm too:
@@ -662,10 +651,7 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
 
 QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                               float *y, int64_t ldy, __mmask16 last_mask, const int MR) {
-    const size_t pb = P->panel_bytes;
-    const uint8_t *w0 = P->w + (size_t)p0 * pb, *w1 = w0 + pb;
-    const int32_t *c0 = P->comp + (size_t)p0 * (size_t)P->groups * QK_X86_NR, *c1 = c0 + (size_t)P->groups * QK_X86_NR;
-    const uint8_t *x0 = act, *x3 = act + 3 * rb, *d0 = act + qbytes, *d3 = act + 3 * rb + qbytes;
+    qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
     const int64_t srb = (int64_t)rb, nv = P->g / 8;
     int64_t n = P->groups, iv;
     _Alignas(64) float out[8][QK_X86_NR];
@@ -679,8 +665,7 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
                                     QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)"))
                          "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
-                         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
-                           [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
+                         : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n), [iv] "=&r"(iv)
                          : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     } else {
@@ -699,18 +684,11 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
                          "vmovaps %%zmm12, 256(%[out])\n\t vmovaps %%zmm13, 320(%[out])\n\t"
                          "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
-                         : [w0] "+r"(w0), [w1] "+r"(w1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0), [x3] "+r"(x3),
-                           [d0] "+r"(d0), [d3] "+r"(d3), [n] "+r"(n), [iv] "=&r"(iv)
+                         : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n), [iv] "=&r"(iv)
                          : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     }
-    for (int m = 0; m < MR; m++)
-        for (int p = 0; p < 2; p++) {
-            __m512 r = _mm512_fmadd_ps(_mm512_load_ps(out[2 * m + p]), _mm512_set1_ps(0.0625f), /* nib_x8: 16·isum */
-                                       _mm512_load_ps(P->bias + (p0 + p) * QK_X86_NR));
-            if (p == 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
-            else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
-        }
+    qk_x86_store_x2(P, (const __m512 *)out, MR, 0.0625f, p0, y, ldy, last_mask); /* nib_x8: 16·isum */
 }
 static void qk_q8_q4_2x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 lm) {
