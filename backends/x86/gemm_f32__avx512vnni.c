@@ -98,6 +98,7 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const __m512 unit = _mm512_set1_ps(KIND == QK_F_E4M3 ? 256.0f : 1.0f);
     __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    const int64_t pf = P->tune->prefetch; /* bytes ahead in each panel stream */
     for (int64_t G = 0; G < groups; G++) {
         const float *xg = xa + G * g;
         __m512 acc[2][4];
@@ -120,6 +121,7 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
 #pragma GCC unroll 4
             for (int p = 0; p < NP; p++) {
                 const uint8_t *q = pan + (size_t)p * pb + (size_t)G * gb + (size_t)c * 64;
+                if (pf) _mm_prefetch((const char *)q + pf, _MM_HINT_T0);
 #pragma GCC unroll 4
                 for (int u = 0; u < 4; u++) acc[p][u] = _mm512_fmadd_ps(x4, qk_x86_decode16(q + 16 * u, KIND, zq[p][u]), acc[p][u]);
             }
@@ -154,6 +156,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
     const int64_t groups = P->groups, g = P->g;
     const size_t gb = P->group_bytes, pb = P->panel_bytes, cb = P->code_bytes;
     const int f16 = P->scale_f16;
+    const int64_t pf = MR == 1 ? P->tune->prefetch : 0; /* the GEMV's bytes ahead per panel stream */
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     /* Nibbles (and NF4) decode by one vpermps on the pack's 16-entry table (only bits 3:0
      * of each lane index it); per-column zero points are subtracted after it in f32
@@ -208,7 +211,10 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             for (int64_t c = 0; c < g / 8; c++) {
                 __m512i raw[2];
 #pragma GCC unroll 4
-                for (int p = 0; p < NP; p++) raw[p] = _mm512_loadu_si512(gp[p] + c * 64);
+                for (int p = 0; p < NP; p++) {
+                    if (pf) _mm_prefetch((const char *)gp[p] + c * 64 + pf, _MM_HINT_T0);
+                    raw[p] = _mm512_loadu_si512(gp[p] + c * 64);
+                }
                 /* k = 8c + t: byte t & 3 of the column's dword, low nibble for t < 4 */
 #pragma GCC unroll 8
                 for (int t = 0; t < 8; t++) {
