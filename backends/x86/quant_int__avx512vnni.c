@@ -1,8 +1,10 @@
 /* I8, I8_ASYM, I4 and NF4 quantisers (and the I8_ASYM dequantiser) with AVX-512, to the
  * rules of kernels/format_int.h and kernels/format_nf4.h: the per-group parameters come
- * from the same static inline helpers as the scalar reference, and each element is the
- * header's recipe on 16 lanes (v = x·inv; NaN → 0; clamp in f32; RNE by cvtps under the
- * default MXCSR; add the offset), so the bytes are identical. */
+ * from the same static inline helpers as the scalar reference (or, for dynamic I8 and
+ * symmetric I4 groups, from the same IEEE operations on 16 groups at once:
+ * qk_sym_scales16), and each element is the header's recipe on 16 lanes (v = x·inv;
+ * NaN → 0; clamp in f32; RNE by cvtps under the default MXCSR; add the offset), so the
+ * bytes are identical. */
 #include <float.h>
 #include <immintrin.h>
 #include <string.h>
