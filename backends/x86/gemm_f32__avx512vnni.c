@@ -10,7 +10,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "backends/x86/fp8_pairs_x86.h"
+#include "backends/x86/fp8_decode_x86.h"
 #include "backends/x86/x86.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
@@ -26,36 +26,7 @@ QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512i z, int fini
         /* I8_ASYM: q − z exact in int32 before the conversion, as the scalar dequantiser */
         return _mm512_cvtepi32_ps(KIND == QK_F_INT8Z ? _mm512_sub_epi32(q, z) : q);
     }
-    if (finite) {
-        /* Byte t at the top, then an arithmetic shift and a mask: S.EEEE.MMM lands as f32's
-         * sign, exponent bits 26:23 and mantissa 22:20 (E5M2's S.EEEEE.MM as sign, 27:23,
-         * 22:21), the value × 2^-120 (× 2^-112), subnormals included. Four operations per
-         * 16 weights where the general decode below takes ten. */
-        const __m512i top = t == 3 ? v : _mm512_slli_epi32(v, 24 - 8 * t);
-        const __m512i f = KIND == QK_F_E4M3
-                              ? _mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u))
-                              : _mm512_and_si512(_mm512_srai_epi32(top, 3), _mm512_set1_epi32((int)0x8FE00000u));
-        return _mm512_mul_ps(_mm512_castsi512_ps(f), _mm512_set1_ps(KIND == QK_F_E4M3 ? 0x1p120f : 0x1p112f));
-    }
-    __m512i b = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), _mm512_set1_epi32(0xFF));
-    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-    __m512i em = _mm512_and_si512(b, _mm512_set1_epi32(0x7F));
-    __m512 f;
-    __mmask16 special;
-    if (KIND == QK_F_E4M3) {
-        /* eeee.mmm placed as an f32 exponent / mantissa is x·2^-120 (subnormals included). */
-        f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 20)), _mm512_set1_ps(0x1p120f));
-        special = _mm512_cmpeq_epi32_mask(em, _mm512_set1_epi32(0x7F)); /* S.1111.111 = NaN */
-        f = _mm512_mask_mov_ps(f, special, _mm512_set1_ps(__builtin_nanf("")));
-    } else {
-        f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(em, 21)), _mm512_set1_ps(0x1p112f));
-        special = _mm512_cmpge_epi32_mask(em, _mm512_set1_epi32(0x7C)); /* exponent 11111: Inf / NaN */
-        __mmask16 mant = _mm512_test_epi32_mask(em, _mm512_set1_epi32(3));
-        __m512 infnan = _mm512_castsi512_ps(_mm512_mask_mov_epi32(_mm512_set1_epi32(0x7F800000), mant,
-                                                                  _mm512_set1_epi32(0x7FC00000)));
-        f = _mm512_mask_mov_ps(f, special, infnan);
-    }
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+    return qk_x86_fp8_lane_f32(v, t, KIND == QK_F_E4M3, finite);
 }
 
 /* A group's 16 scales: f16 (I4, ggml) or f32 */
@@ -307,34 +278,34 @@ void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int6
     }
 }
 
-/* FP8 × FP8 without AVX512_BF16: the pack's FP8 bytes widened to BF16 pairs
- * (fp8_pairs_x86.h), those to f32 (a shift / a mask), multiplied with f32 FMA. Same exact
- * products as the vdpbf16ps kernel. */
+/* FP8 × FP8 without AVX512_BF16: the pack's FP8 codes decoded to f32 (fp8_decode_x86.h) and
+ * multiplied with f32 FMA in the vdpbf16ps kernel's order (k pairs): the same exact
+ * products and sums. */
 void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *scratch, int64_t m0, int64_t m1,
                                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
     const size_t rb = qk_x86_act_row_bytes(P);
     const size_t qbytes = ((size_t)(P->g * 2) + 63) / 64 * 64;
-    const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
+    const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
     for (int64_t nn = n0; nn < n1; nn += QK_X86_NR) {
         int64_t cols = n1 - nn;
         __mmask16 lm = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
         const uint8_t *pan = P->w + (size_t)(nn / QK_X86_NR) * P->panel_bytes;
-        /* the E4M3 widening's 2^-8 restored exactly */
-        __m512 sw = _mm512_mul_ps(_mm512_loadu_ps(pan + P->code_bytes),
-                                  _mm512_set1_ps(P->format == QKERN_FP8_E4M3 ? 256.0f : 1.0f));
+        __m512 sw = _mm512_loadu_ps(pan + P->code_bytes);
         __m512 b = _mm512_load_ps(P->bias + nn);
         for (int64_t r = m0; r < m1; r += 4) {
             int rows = (int)(m1 - r < 4 ? m1 - r : 4);
             __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int64_t c = 0; c < P->g / 2; c++) {
-                __m512i w = qk_x86_fp8_pairs_bf16(pan + c * 32, P->format == QKERN_FP8_E4M3, P->fp8_nan);
-                __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-                __m512 w1 = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+            for (int64_t c = 0; c < P->g / 4; c++) {
+                const __m512i v = _mm512_loadu_si512(pan + c * 64);
+                __m512 w[4];
+                for (int t = 0; t < 4; t++) w[t] = qk_x86_fp8_lane_f32(v, t, e4m3, finite);
                 for (int m = 0; m < rows; m++) {
                     const uint16_t *xa = (const uint16_t *)(scratch + (size_t)(r + m) * rb);
-                    __m512 x0 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[2 * c] << 16)));
-                    __m512 x1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[2 * c + 1] << 16)));
-                    acc[m] = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, acc[m]));
+                    for (int t = 0; t < 4; t += 2) {
+                        __m512 x0 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + t] << 16)));
+                        __m512 x1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + t + 1] << 16)));
+                        acc[m] = _mm512_fmadd_ps(x1, w[t + 1], _mm512_fmadd_ps(x0, w[t], acc[m]));
+                    }
                 }
             }
             for (int m = 0; m < rows; m++) {

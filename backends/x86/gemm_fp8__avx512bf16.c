@@ -2,50 +2,55 @@
  * bits, 2^-9..448; E5M2: 2 bits, 2^-16..57344; BF16 has 7 bits and the f32 exponent
  * range), so vdpbf16ps forms the exact products of docs/matmul.md (8-bit × 8-bit
  * significands fit f32) and accumulates them in f32; only the summation order differs
- * from scalar. The weights stay FP8 bytes in the pack and are widened on the way
- * (fp8_pairs_x86.h; E4M3 at 2^-8 of its value, restored in the output scale). Its DAZ/FTZ
- * never bites: no widened value or product is an f32 denormal (the smallest product is
- * 2^-16 · 2^-17). */
+ * from scalar. The weights stay FP8 bytes in the pack (c4 chunks) and are widened on the
+ * way (fp8_decode_x86.h). Its DAZ/FTZ never bites: no FP8 value or product is an f32
+ * denormal. */
 #include <immintrin.h>
 #include <string.h>
 
-#include "backends/x86/fp8_pairs_x86.h"
+#include "backends/x86/fp8_decode_x86.h"
 #include "backends/x86/x86.h"
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-/* MR rows × NP panels over all of K. DEC: the weights are the pack's FP8 bytes (panel p at
- * codes + p·cstride, 32 bytes per k pair), widened here; else BF16 pairs already widened
- * into a buffer (64 bytes per k pair). Same products and order either way, so the same
- * bytes out. */
+/* MR rows × NP panels over all of K. DEC: the weights are the pack's FP8 codes (panel p at
+ * codes + p·cstride, 64 bytes per 4 k), widened here; else BF16 pairs already widened into
+ * a buffer (64 bytes per k pair). Same products and order either way, so the same bytes
+ * out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
                             size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
                             const int NP, const int DEC) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    const int e4m3 = P->format == QKERN_FP8_E4M3, nan = P->fp8_nan;
+    const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) acc[m][p] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < P->g / 2; c++) {
-        __m512i w[2];
+    for (int64_t c = 0; c < P->g / 4; c++) { /* 4 k: two k pairs */
+        __m512i w[2][2];
 #pragma GCC unroll 2
-        for (int p = 0; p < NP; p++)
-            w[p] = DEC ? qk_x86_fp8_pairs_bf16(codes + (size_t)p * cstride + c * 32, e4m3, nan)
-                       : _mm512_load_si512(codes + (size_t)p * cstride + c * 64);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-            int32_t xv;
-            memcpy(&xv, act + (size_t)m * rb + c * 4, 4);
-            __m512i xb = _mm512_set1_epi32(xv);
-#pragma GCC unroll 2
-            for (int p = 0; p < NP; p++)
-                acc[m][p] = _mm512_dpbf16_ps(acc[m][p], (__m512bh)xb, (__m512bh)w[p]);
+        for (int p = 0; p < NP; p++) {
+            if (DEC) {
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, &w[p][0], &w[p][1]);
+            } else {
+                w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
+                w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
+            }
         }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) {
+                int32_t xv;
+                memcpy(&xv, act + (size_t)m * rb + (2 * c + h) * 4, 4);
+                __m512i xb = _mm512_set1_epi32(xv);
+#pragma GCC unroll 2
+                for (int p = 0; p < NP; p++)
+                    acc[m][p] = _mm512_dpbf16_ps(acc[m][p], (__m512bh)xb, (__m512bh)w[p][h]);
+            }
     }
-    const __m512 unit = _mm512_set1_ps(e4m3 ? 256.0f : 1.0f); /* the E4M3 decode's 2^-8, exactly */
 #pragma GCC unroll 2
     for (int p = 0; p < NP; p++) {
         __m512 sw = _mm512_loadu_ps(pan + (size_t)p * pb + cb);
@@ -54,7 +59,7 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         for (int m = 0; m < MR; m++) {
             float sx;
             memcpy(&sx, act + (size_t)m * rb + qbytes, 4);
-            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(acc[m][p], unit), sw), _mm512_set1_ps(sx), b);
+            __m512 r = _mm512_fmadd_ps(_mm512_mul_ps(acc[m][p], sw), _mm512_set1_ps(sx), b);
             if (p == NP - 1) _mm512_mask_storeu_ps(y + m * ldy + p * QK_X86_NR, last_mask, r);
             else _mm512_storeu_ps(y + m * ldy + p * QK_X86_NR, r);
         }
@@ -80,11 +85,16 @@ static const qk_bf_fn qk_bf_tiles[2][2][8] = {{QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}
 
 /* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
 static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
-    const int e4m3 = P->format == QKERN_FP8_E4M3, nan = P->fp8_nan;
+    const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
     for (int p = 0; p < np; p++) {
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
-        for (int64_t c = 0; c < P->g / 2; c++) _mm512_store_si512(d + c * 64, qk_x86_fp8_pairs_bf16(src + c * 32, e4m3, nan));
+        for (int64_t c = 0; c < P->g / 4; c++) {
+            __m512i p01, p23;
+            qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p01, &p23);
+            _mm512_store_si512(d + c * 128, p01);
+            _mm512_store_si512(d + c * 128 + 64, p23);
+        }
     }
 }
 

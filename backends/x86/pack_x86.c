@@ -349,12 +349,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
         for (int64_t G = 0; G < P->groups; G++) {
             uint8_t *pan = P->w + (size_t)p * P->panel_bytes, *grp = pan + qk_x86_code_off(P, G);
             const uint8_t *c = r.code + G * P->g;
-            if (P->bits == 16) {
-                for (int64_t k = 0; k < P->k; k++) { /* the padding stays code 0, +0 */
-                    grp[(k / 2) * 32 + j * 2 + k % 2] = c[k];
-                    if (f == QKERN_FP8_E4M3 && (c[k] & 0x7F) == 0x7F) P->fp8_nan = 1;
-                }
-            } else if (P->bits == 8) {
+            if (P->bits == 16 || P->bits == 8) { /* FP8 × FP8 packs too: the same c4 byte chunks */
                 for (int64_t k = 0; k < P->g; k++) {
                     grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
                     if ((f == QKERN_FP8_E4M3 && (c[k] & 0x7F) == 0x7F) || (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0x7C))
