@@ -46,22 +46,14 @@ static float qk_amax_finite(const float *x, int64_t n) {
     return _mm512_reduce_max_ps(m);
 }
 
-/* 64 codes (0..255) in four vectors → 64 bytes in order: two saturating packs (in-lane:
- * 128-bit lane L then holds the four vectors' lane L in turn) and one dword permute; one
- * plain store where four masked byte-narrowing stores took longer than the encoder. */
-QK_AI __m512i qk_bytes64(__m512i c0, __m512i c1, __m512i c2, __m512i c3) {
-    const __m512i b = _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
-    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
-}
-
 static void qk_row(const float *x, uint8_t *q, int64_t n, float inv, const int e5m2, const int sat) {
     const __m512 vi = _mm512_set1_ps(inv);
     int64_t i = 0;
     for (; i + 64 <= n; i += 64)
-        _mm512_storeu_si512(q + i, qk_bytes64(qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i), vi), e5m2, sat),
+        _mm512_storeu_si512(q + i, qk_x86_bytes64(qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i), vi), e5m2, sat),
                                                qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16), vi), e5m2, sat),
                                                qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i + 32), vi), e5m2, sat),
-                                               qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i + 48), vi), e5m2, sat)));
+                                               qk_enc(_mm512_mul_ps(_mm512_loadu_ps(x + i + 48), vi), e5m2, sat), 0));
     for (; i < n; i += 16) {
         __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512i c = qk_enc(_mm512_mul_ps(_mm512_maskz_loadu_ps(t, x + i), vi), e5m2, sat);

@@ -100,11 +100,17 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         if (is_static) { s = ld_f32(t->scales, slot); inv = qk_int_inv(s); }
         else { qk_i8_params(amax, &s, &inv); st_f32(t->scales, slot, s); }
         const __m512 vi = _mm512_set1_ps(inv);
-        for (int64_t i = 0; i < g; i += 16) {
+#define QK_I8_CODES(xv) qk_codes(xv, vi, -127.0f, 127.0f)
+        int64_t i = 0;
+        for (; i + 64 <= g; i += 64)
+            _mm512_storeu_si512(row + c0 + i,
+                                qk_x86_bytes64(QK_I8_CODES(_mm512_loadu_ps(x + i)), QK_I8_CODES(_mm512_loadu_ps(x + i + 16)),
+                                               QK_I8_CODES(_mm512_loadu_ps(x + i + 32)), QK_I8_CODES(_mm512_loadu_ps(x + i + 48)), 1));
+        for (; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
-            __m512i q = qk_codes(_mm512_maskz_loadu_ps(m, x + i), vi, -127.0f, 127.0f);
-            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, q);
+            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, QK_I8_CODES(_mm512_maskz_loadu_ps(m, x + i)));
         }
+#undef QK_I8_CODES
         break;
     }
     case QKERN_I8_ASYM: {
@@ -114,12 +120,19 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         else { qk_i8_asym_params(lo, hi, &s, &inv, &z); st_f32(t->scales, slot, s); st_i32(t->zeros, slot, z); }
         const __m512 vi = _mm512_set1_ps(inv);
         const __m512i vz = _mm512_set1_epi32(z), qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
-        for (int64_t i = 0; i < g; i += 16) {
+#define QK_I8A_CODES(xv)                                                                                       \
+    _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qk_codes(xv, vi, -256.0f, 256.0f), vz), qmin), qmax)
+        int64_t i = 0;
+        for (; i + 64 <= g; i += 64)
+            _mm512_storeu_si512(row + c0 + i,
+                                qk_x86_bytes64(QK_I8A_CODES(_mm512_loadu_ps(x + i)), QK_I8A_CODES(_mm512_loadu_ps(x + i + 16)),
+                                               QK_I8A_CODES(_mm512_loadu_ps(x + i + 32)),
+                                               QK_I8A_CODES(_mm512_loadu_ps(x + i + 48)), 1));
+        for (; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
-            __m512i q = _mm512_add_epi32(qk_codes(_mm512_maskz_loadu_ps(m, x + i), vi, -256.0f, 256.0f), vz);
-            q = _mm512_min_epi32(_mm512_max_epi32(q, qmin), qmax);
-            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, q);
+            _mm512_mask_cvtepi32_storeu_epi8(row + c0 + i, m, QK_I8A_CODES(_mm512_maskz_loadu_ps(m, x + i)));
         }
+#undef QK_I8A_CODES
         break;
     }
     case QKERN_I4: {

@@ -5,6 +5,20 @@
 #include "kernels/backend.h"
 #include "kernels/format_internal.h"
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) /* the kernel files, built with the AVX-512 flags */
+#include <immintrin.h>
+/* 64 codes in four vectors of int32 → 64 bytes in order: two saturating packs (signed for
+ * int8 codes in −128..127, unsigned for 0..255; exact in range) and one dword permute
+ * undoing their 128-bit lane interleave. The quantisers store a row's codes 64 at a time
+ * with it: one plain store where four masked byte-narrowing stores took longer. */
+static inline __attribute__((always_inline)) __m512i qk_x86_bytes64(__m512i c0, __m512i c1, __m512i c2, __m512i c3,
+                                                                    int is_signed) {
+    const __m512i b = is_signed ? _mm512_packs_epi16(_mm512_packs_epi32(c0, c1), _mm512_packs_epi32(c2, c3))
+                                : _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+}
+#endif
+
 /* Kernel names, NULL where this backend has no kernel (the front end then runs scalar). */
 const char *qk_x86_quant_kernel_name(const qkern_quant_desc *d);
 const char *qk_x86_dequant_kernel_name(const qkern_quant_desc *d);
