@@ -465,12 +465,14 @@ static void qk_x86_store_x2(const qk_x86_packed *P, const __m512 *out, int rows,
         }
 }
 
-/* The pointers the asm tiles walk: the panel pair's codes (w0, w1) and compensation (c0,
- * c1), and rows 0 and 3's activation bytes (x0, x3) and block scales d (d0, d3). */
+/* What the Q-format asm tiles walk: the panel pair's codes (w0, w1) and compensation (c0,
+ * c1), rows 0 and 3's activation bytes (x0, x3) and block scales d (d0, d3), the blocks
+ * left (n) and the activation row stride (rb). */
 typedef struct qk_q6_ptrs {
     const uint8_t *w0, *w1;
     const int32_t *c0, *c1;
     const uint8_t *x0, *x3, *d0, *d3;
+    int64_t n, rb;
 } qk_q6_ptrs;
 static inline qk_q6_ptrs qk_q6_ptrs_of(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes,
                                        int64_t p0) {
@@ -483,11 +485,15 @@ static inline qk_q6_ptrs qk_q6_ptrs_of(const qk_x86_packed *P, const uint8_t *ac
     q.x3 = act + 3 * rb;
     q.d0 = act + qbytes;
     q.d3 = act + 3 * rb + qbytes;
+    q.n = P->groups;
+    q.rb = (int64_t)rb;
     return q;
 }
+/* the struct as asm operands: outputs (the walked pointers and n), and the input rb */
 #define QK_Q6_PTR_OPERANDS(q)                                                                              \
     [w0] "+r"(q.w0), [w1] "+r"(q.w1), [c0] "+r"(q.c0), [c1] "+r"(q.c1), [x0] "+r"(q.x0), [x3] "+r"(q.x3),        \
-        [d0] "+r"(q.d0), [d3] "+r"(q.d3)
+        [d0] "+r"(q.d0), [d3] "+r"(q.d3), [n] "+r"(q.n)
+#define QK_Q6_RB(q) [rb] "r"(q.rb)
 
 /* One block: codes at W, scales at S (w0 / w1), compensation at C (c0 / c1), activation
  * bytes at X and the rows' d at D (d0 / d3). */
@@ -500,8 +506,6 @@ static inline qk_q6_ptrs qk_q6_ptrs_of(const qk_x86_packed *P, const uint8_t *ac
 static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 last_mask) {
     qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
-    const int64_t srb = (int64_t)rb;
-    int64_t n = P->groups;
     __m512 out[12];
     const __m512i hin = _mm512_set1_epi8((char)0xF0);
     __asm__ volatile(
@@ -516,8 +520,8 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "dec %[n]\n\t jnz 1b\n\t"
         "3:\n\t"
         QK_Q6_SUMS_STORE
-        : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n)
-        : [rb] "r"(srb), [out] "r"(out), [hin] "m"(hin)
+        : QK_Q6_PTR_OPERANDS(q)
+        : QK_Q6_RB(q), [out] "r"(out), [hin] "m"(hin)
         : QK_Q6_CLOBBERS);
     qk_x86_store_x2(P, out, 6, 0.0625f, p0, y, ldy, last_mask); /* nib_x8: 16·isum */
 }
@@ -536,8 +540,6 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
 static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                              float *y, int64_t ldy, __mmask16 last_mask) {
     qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
-    const int64_t srb = (int64_t)rb;
-    int64_t n = P->groups;
     __m512 out[12];
     __asm__ volatile(
         QK_Q6_SUMS_ZERO
@@ -551,8 +553,8 @@ static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
         QK_Q6_SUMS_STORE
-        : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n)
-        : [rb] "r"(srb), [out] "r"(out)
+        : QK_Q6_PTR_OPERANDS(q)
+        : QK_Q6_RB(q), [out] "r"(out)
         : QK_Q6_CLOBBERS);
     qk_x86_store_x2(P, out, 6, 1.0f, p0, y, ldy, last_mask);
 }
@@ -576,8 +578,6 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
                                float *y, int64_t ldy, __mmask16 last_mask) {
     qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
     const uint8_t *s0 = q.d0 + (size_t)P->groups * 4, *s3 = q.d3 + (size_t)P->groups * 4;
-    const int64_t srb = (int64_t)rb;
-    int64_t n = P->groups;
     __m512 out[12];
     const __m512i nib = _mm512_set1_epi8(0x0F);
     __asm__ volatile(
@@ -599,8 +599,8 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
         "add $4, %[s0]\n\t add $4, %[s3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
         QK_Q6_SUMS_STORE
-        : QK_Q6_PTR_OPERANDS(q), [s0] "+r"(s0), [s3] "+r"(s3), [n] "+r"(n)
-        : [rb] "r"(srb), [out] "r"(out), [nib] "m"(nib)
+        : QK_Q6_PTR_OPERANDS(q), [s0] "+r"(s0), [s3] "+r"(s3)
+        : QK_Q6_RB(q), [out] "r"(out), [nib] "m"(nib)
         : QK_Q6_CLOBBERS);
     qk_x86_store_x2(P, out, 6, 1.0f, p0, y, ldy, last_mask);
 }
@@ -652,8 +652,8 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
 QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, int64_t p0,
                               float *y, int64_t ldy, __mmask16 last_mask, const int MR) {
     qk_q6_ptrs q = qk_q6_ptrs_of(P, act, rb, qbytes, p0);
-    const int64_t srb = (int64_t)rb, nv = P->g / 8;
-    int64_t n = P->groups, iv;
+    const int64_t nv = P->g / 8;
+    int64_t iv;
     _Alignas(64) float out[8][QK_X86_NR];
     memset(out, 0, sizeof out);
     const __m512i hin = _mm512_set1_epi8((char)0xF0);
@@ -665,8 +665,8 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
                                     QK_QS_FOLD(0, 1, 8, 9, "(%[d0])") QK_QS_FOLD(2, 3, 10, 11, "(%[d0],%[rb],1)"))
                          "vmovaps %%zmm8, (%[out])\n\t vmovaps %%zmm9, 64(%[out])\n\t"
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
-                         : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n), [iv] "=&r"(iv)
-                         : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
+                         : QK_Q6_PTR_OPERANDS(q), [iv] "=&r"(iv)
+                         : QK_Q6_RB(q), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     } else {
         __asm__ volatile("vmovaps (%[out]), %%zmm8\n\t vmovaps 64(%[out]), %%zmm9\n\t"
@@ -684,8 +684,8 @@ QK_AI void qk_q8_q4_small_asm(const qk_x86_packed *P, const uint8_t *act, size_t
                          "vmovaps %%zmm10, 128(%[out])\n\t vmovaps %%zmm11, 192(%[out])\n\t"
                          "vmovaps %%zmm12, 256(%[out])\n\t vmovaps %%zmm13, 320(%[out])\n\t"
                          "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
-                         : QK_Q6_PTR_OPERANDS(q), [n] "+r"(n), [iv] "=&r"(iv)
-                         : [rb] "r"(srb), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
+                         : QK_Q6_PTR_OPERANDS(q), [iv] "=&r"(iv)
+                         : QK_Q6_RB(q), [nv] "m"(nv), [out] "r"(out), [hin] "m"(hin)
                          : QK_QS_CLOBBER);
     }
     qk_x86_store_x2(P, (const __m512 *)out, MR, 0.0625f, p0, y, ldy, last_mask); /* nib_x8: 16·isum */
