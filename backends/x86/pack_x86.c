@@ -269,8 +269,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     P->act = act;
     P->bits = qk_x86_bits(f, act);
     P->use_bf16 = P->bits == 16 && (qkern_cpu_features() & QKERN_CPU_AVX512BF16) != 0;
-    P->codes = P->bits == 16 ? QK_X86_FP8_PAIRS
-               : f == QKERN_NF4 ? QK_X86_NF4
+    P->codes = f == QKERN_NF4 ? QK_X86_NF4
                : (f == QKERN_FP8_E4M3 || f == QKERN_FP8_E5M2) ? QK_X86_FP8
                : P->bits == 4 ? QK_X86_NIB : QK_X86_INT8;
     P->scale_f16 = f == QKERN_I4 || f == QKERN_Q4_0 || f == QKERN_Q4_1 || f == QKERN_Q8_0 || f == QKERN_Q8_1;

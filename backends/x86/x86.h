@@ -49,8 +49,8 @@ typedef enum qk_x86_codes {
     QK_X86_INT8 = 0,   /* signed int8 weights (I8, Q8_0) */
     QK_X86_NIB = 1,    /* 4-bit unsigned nibbles minus a zero point (I4, Q4_0) or plain (Q4_1) */
     QK_X86_NF4 = 2,    /* 4-bit NF4 codebook index */
-    QK_X86_FP8 = 3,    /* OCP FP8 byte (E4M3 or E5M2) */
-    QK_X86_FP8_PAIRS = 4 /* FP8 × FP8: FP8 bytes in c4 chunks as QK_X86_FP8, widened to BF16 pairs in registers (fp8_decode_x86.h) */
+    QK_X86_FP8 = 3     /* OCP FP8 byte (E4M3 or E5M2), in either activation mode; FP8 × FP8
+                          widens them to BF16 pairs in registers (fp8_decode_x86.h) */
 } qk_x86_codes;
 
 typedef struct qk_x86_packed {
