@@ -29,11 +29,6 @@ QK_AI __m512 qk_x86_decode(__m512i v, int t, const int KIND, __m512i z, int fini
     return qk_x86_fp8_lane_f32(v, t, KIND == QK_F_E4M3, finite);
 }
 
-/* A group's 16 scales: f16 (I4, ggml) or f32 */
-QK_AI __m512 qk_x86_f32_scales(const uint8_t *p, int f16) {
-    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
-}
-
 /* Four column quads' partial sums, lane 4j + t of a[u] = column 4u + j at k ≡ t (mod 4),
  * reduced over t into lane 4u + j. */
 QK_AI __m512 qk_x86_hsum_quads(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
@@ -100,7 +95,7 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             const uint8_t *sc = pan + (size_t)p * pb + (size_t)G * gb + cb;
-            __m512 sw = qk_x86_f32_scales(sc, P->scale_f16);
+            __m512 sw = qk_x86_scales16(sc, P->scale_f16);
             facc[p] = _mm512_fmadd_ps(qk_x86_hsum_quads(acc[p][0], acc[p][1], acc[p][2], acc[p][3]),
                                       _mm512_mul_ps(sw, unit), facc[p]);
         }
@@ -207,9 +202,9 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
         }
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
-            __m512 sw = qk_x86_f32_scales(gp[p] + cb, f16);
+            __m512 sw = qk_x86_scales16(gp[p] + cb, f16);
             __m512 mw = _mm512_setzero_ps();
-            if (P->has_min) mw = qk_x86_f32_scales(gp[p] + cb + 32, 1);
+            if (P->has_min) mw = qk_x86_scales16(gp[p] + cb + 32, 1);
 #pragma GCC unroll 8
             for (int m = 0; m < MR; m++) {
                 __m512 sum = gacc[m][p][0];

@@ -167,10 +167,6 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
 enum { QK_W8 = 0, QK_W4Z8 = 1, QK_W4ZP = 2, QK_W4Z0 = 3, QK_W8U = 4 };
 enum { QK_A_I8 = 0, QK_A_Q8_0 = 1, QK_A_Q8_1 = 2 };          /* activation kinds */
 
-QK_AI __m512 qk_x86_load_scales(const uint8_t *p, int f16) {
-    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
-}
-
 /* The group's zero points as bytes, replicated 4× in each dword lane. */
 QK_AI __m512i qk_x86_zero_bytes(const uint8_t *z) {
     __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)z));
@@ -309,9 +305,9 @@ QK_AI void qk_x86_tile_int(const qk_x86_packed *P, const uint8_t *ub, const uint
         /* The group is done: isum is exact; fold it into the f32 sums. */
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
-            __m512 sw = qk_x86_load_scales(tp[p], f16);
+            __m512 sw = qk_x86_scales16(tp[p], f16);
             __m512 mw = _mm512_setzero_ps();
-            if (AK == QK_A_Q8_1) mw = qk_x86_load_scales(tp[p] + 32, 1);
+            if (AK == QK_A_Q8_1) mw = qk_x86_scales16(tp[p] + 32, 1);
 #pragma GCC unroll 16
             for (int m = 0; m < MR; m++) {
                 __m512i isum = GEMV == 1 ? _mm512_sub_epi32(acc[m][p], cacc[p]) : acc[m][p];

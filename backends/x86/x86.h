@@ -184,6 +184,13 @@ typedef struct qk_x86_tune {
  * Float mode: K f32, zero padded to the packed K. LLM_INT8: the front end's outlier header
  * comes first (qk_llm_int8_header_bytes), rows after it. */
 size_t qk_x86_act_row_bytes(const qk_x86_packed *P);
+#if defined(__AVX512F__) /* the kernel files, built with the AVX-512 flags */
+#include <immintrin.h>
+/* A panel-group's 16 scales (or Q4_1 mins) as f32: stored as f16 (I4, ggml) or f32 */
+static inline __attribute__((always_inline)) __m512 qk_x86_scales16(const uint8_t *p, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
+}
+#endif
 /* Float mode with mins (Q4_1): where a row's per-group Σx starts, in floats from the row. */
 static inline int64_t qk_x86_f32_gsum_off(const qk_x86_packed *P) { return (P->groups * P->g + 15) / 16 * 16; }
 int qk_x86_act_signed(const qk_x86_packed *P);
