@@ -176,10 +176,8 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         if (is_static) absmax = ld_f32(sp, 0);
         else { absmax = amax; st_f32(sp, 0, amax); }
         const __m512 vi = _mm512_set1_ps(qk_nf4_inv_absmax(absmax));
-        float tt[16];
-        memcpy(tt, qk_nf4_thresholds, sizeof qk_nf4_thresholds);
-        tt[15] = 0.0f; /* never indexed: the tree's last level reads t[base] with base ≤ 14 */
-        const __m512 thr = _mm512_loadu_ps(tt);
+        /* the 15 thresholds; lane 15 is never indexed (the tree's last level reads t[base ≤ 14]) */
+        const __m512 thr = _mm512_maskz_loadu_ps(0x7FFF, qk_nf4_thresholds);
         int64_t i = 0;
         for (; i + 64 <= g; i += 64)
             _mm256_storeu_si256((__m256i *)(row + (c0 + i) / 2),
