@@ -384,6 +384,11 @@ START_TEST(test_tunes_per_cpu) {
     ck_assert_str_eq(t8->family, "i8_i8");
     ck_assert_int_eq(t8->gemv8_prefetch, qk_x86_cpu_is_amd_zen() ? 1 : 0);
     ck_assert_int_eq(t8->gemv_panels, 2);
+    const qk_x86_tune *tf = qk_x86_tune_for(QKERN_I4, QKERN_ACT_FLOAT);
+    ck_assert_str_eq(tf->family, "f32");
+    ck_assert_int_eq(tf->nr_panels, qk_x86_cpu_is_amd_zen() ? 1 : 2);
+    ck_assert_int_eq(tf->mr, qk_x86_cpu_is_amd_zen() ? 8 : 4);
+    ck_assert_int_eq(tf->gemv_panels, 2);
 }
 END_TEST
 
@@ -475,6 +480,64 @@ START_TEST(test_mm_bound) {
                 }
         qkern_context_destroy(cx);
     }
+    qkern_context_destroy(cs);
+}
+END_TEST
+
+/* The float-activation tiles in the geometries the tunable sets choose (common: 4x32 with
+ * the c4 GEMV over two panels; AMD Zen: 8x16, that GEMV still over two) and two more, through
+ * the backend's own prepare / compute on any machine: the bound against scalar. M = 13 runs
+ * an 8-row tile and a 5-row tail; N = 70 ends in a 6-column panel. */
+START_TEST(test_f32_tile_geometries) {
+    if (!have_x86()) return;
+    const wcase *c = &mm_cases[_i];
+    if (c->act != QKERN_ACT_FLOAT) return;
+    static const struct { int mr, nr_panels, gemv_panels; } geo[] = {{4, 2, 2}, {8, 1, 2}, {8, 1, 1}, {3, 1, 1}};
+    const int64_t n = 70, k = 256, ms[] = {1, 5, 13};
+    qkern_context *cs = ctx_named("scalar", 1);
+    qk_qbuf b;
+    make_weights(&b, c, n, k, 4321 + (uint64_t)_i, 0);
+    qkern_matmul_options o;
+    qkern_matmul_options_init(&o);
+    o.act = c->act;
+    qk_x86_packed *P = NULL;
+    ck_assert_msg(qk_x86_pack(&b.t, &o, &P) == QKERN_OK, "pack: %s", qkern_last_error());
+    float *wd = malloc(sizeof(float) * (size_t)(n * k));
+    ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
+    const qk_x86_tune *t0 = P->tune;
+    for (size_t mi = 0; mi < 3; mi++) {
+        const int64_t m = ms[mi];
+        float *x = malloc(sizeof(float) * (size_t)(m * k)), *ys = malloc(sizeof(float) * (size_t)(m * n));
+        float *y = malloc(sizeof(float) * (size_t)(m * n));
+        const size_t rb = qk_x86_act_row_bytes(P);
+        uint8_t *scratch = aligned_alloc(64, rb * (size_t)m);
+        make_x(x, m, k, 91 + (uint64_t)mi, 0);
+        run_mm(cs, &b.t, c, NULL, m, x, ys, "scalar");
+        qk_x86_prepare_act__avx512vnni(P, x, k, 0, m, scratch);
+        for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+            qk_x86_tune v = *t0;
+            v.mr = geo[gi].mr;
+            v.nr_panels = geo[gi].nr_panels;
+            v.gemv_panels = geo[gi].gemv_panels;
+            P->tune = &v;
+            memset(y, 0xFF, sizeof(float) * (size_t)(m * n));
+            qk_x86_compute_f32__avx512vnni(P, (const float *)scratch, (int64_t)(rb / 4), 0, m, 0, n, y, n);
+            P->tune = t0;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double mag = 0;
+                    for (int64_t t = 0; t < k; t++) mag += fabs((double)x[i * k + t] * wd[j * k + t]);
+                    ck_assert_msg(fabs((double)y[i * n + j] - ys[i * n + j]) <= 1e-5 * mag + 1e-6,
+                                  "case %d %dx%d panels (GEMV %d) m=%lld y[%lld][%lld]: x86 %.9g scalar %.9g", _i,
+                                  geo[gi].mr, geo[gi].nr_panels, geo[gi].gemv_panels, (long long)m, (long long)i,
+                                  (long long)j, (double)y[i * n + j], (double)ys[i * n + j]);
+                }
+        }
+        free(x); free(ys); free(y); free(scratch);
+    }
+    free(wd);
+    qk_x86_packed_free(P);
+    qk_qbuf_free(&b);
     qkern_context_destroy(cs);
 }
 END_TEST
@@ -790,10 +853,12 @@ static Suite *x86_suite(void) {
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, test_mm_exact, 0, N_MM_CASES);
     tcase_add_test(t, test_tunes_per_cpu);
-    printf("x86 tunables: %s\n", qk_x86_cpu_is_amd_zen() ? "AMD Zen set (GEMV: one stream, no software prefetch)"
-                                                          : "common set (GEMV: two streams, 2 KiB prefetch)");
+    printf("x86 tunables: %s\n", qk_x86_cpu_is_amd_zen()
+                                      ? "AMD Zen set (GEMV: one stream, no software prefetch; f32 tiles 8x16)"
+                                      : "common set (GEMV: two streams, 2 KiB prefetch; f32 tiles 4x32)");
     tcase_add_loop_test(t, test_gemv_settings_identical, 0, (int)(sizeof gemv_cases / sizeof gemv_cases[0]));
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
+    tcase_add_loop_test(t, test_f32_tile_geometries, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_fp8_float_specials, 0, 4);
     tcase_add_loop_test(t, test_fp8_pairs, 0, 4);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));

@@ -20,7 +20,7 @@
  * read 16 GB/s per core), timing compute() in thread CPU time or the bench in one run;
  * docs/performance-x86.md has the runs. This table is the common set (the Xeon's values
  * where the two machines disagreed); qk_x86_tunes_zen below overrides the GEMV streaming
- * on AMD Zen. On a CPU with AMX-INT8 the whole 16-row blocks of
+ * and the float-activation tile on AMD Zen. On a CPU with AMX-INT8 the whole 16-row blocks of
  * the i8_i8 and i8_i4 GEMMs run on the tile unit (gemm_int8__amx.c, no tunables yet); these
  * tiles then take the rows left over and every GEMV. Common to all:
  *   n_block 128: 128 columns × K=4096 int8 = 512 KiB of panels stay in L2 while m_block
@@ -79,8 +79,8 @@ const qk_x86_tune qk_x86_tunes[] = {
     {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 
-/* AMD Zen (family 19h on: Zen 3/4/5) keeps the same tiles but streams the M ≤ 4 GEMV
- * differently. Zen 4, 4096², 1.1 GiB rotated, 1 thread, read probe 32 GB/s, three
+/* AMD Zen (family 19h on: Zen 3/4/5) keeps the integer tiles but streams the M ≤ 4 GEMV
+ * differently, and runs the float-activation (f32 FMA) tiles one panel wide. Zen 4, 4096², 1.1 GiB rotated, 1 thread, read probe 32 GB/s, three
  * alternating runs of (prefetch, gemv_panels) = the Xeon's (2048, 2) / (0, 1) / (0, 2) /
  * (2048, 1): I4 g=128 21.8-23.9 / 23.8-28.0 / 24.2 / 21.2, Q4_0 22.7-23.7 / 27.1-28.3 /
  * 24.2 / 24.3, Q8_0 25.4-25.6 / 31.9-32.1 / 28.5 / 25.8, Q4_1 24.2-25.0 / 27.5-28.5 /
@@ -95,6 +95,10 @@ static const qk_x86_tune qk_x86_tunes_zen[] = {
     {"q8_0_q4_0", 6, 2, 4, 128, 96, 0, 4096, 4096, 1, 0, "as the common q8_0_q4_0, GEMV: one stream, no prefetch (Zen)"},
     {"q8_0_q8_0", 6, 2, 4, 128, 96, 0, 0, 0, 1, 0, "as the common q8_0_q8_0, GEMV: one stream, no prefetch (Zen)"},
     {"q8_1_q4_1", 6, 2, 4, 128, 96, 0, 0, 0, 1, 0, "as the common q8_1_q4_1, GEMV: one stream, no prefetch (Zen)"},
+    {"f32", 8, 1, 0, 128, 96, 2048, 0, 0, 2, 0,
+     "8x16: one panel per tile (Zen). 4096², M = 128, 1 t, GFLOPS for 4x32 / 4x16 / 8x16: I4 88 / 111 / 111, "
+     "NF4 88 / 108 / 112, I8 93 / 114 / 113, FP8 E4M3 86 / 91 / 101 (f32 FMA peak 118); M = 1 nibbles one "
+     "panel 16.7 vs 15.0 GB/s; the M = 1 byte-code GEMV keeps two panels (gemv_panels): I8 28.2 vs 26.9"},
     {NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
 };
 

@@ -108,6 +108,11 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
     }
 }
 
+/* Whether a one-row tile of this code kind runs qk_x86_gemv_f32_c4 */
+QK_AI int qk_x86_f32_c4(const qk_x86_packed *P, int kind) {
+    return kind == QK_F_INT8 || kind == QK_F_INT8Z || kind == QK_F_E5M2 || (kind == QK_F_E4M3 && !P->fp8_nan);
+}
+
 /* Independent accumulator chains per tile output: a decode GEMV (MR × NP = 1 or 2) would
  * otherwise wait on one FMA's 4-cycle latency per 16 weights. */
 #define QK_F_SPLIT(MR, NP) ((MR) * (NP) <= 2 ? 4 : (MR) * (NP) <= 4 ? 2 : 1)
@@ -115,7 +120,7 @@ QK_AI void qk_x86_gemv_f32_c4(const qk_x86_packed *P, const float *xa, int64_t p
 QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx, int64_t p0, float *y, int64_t ldy,
                            __mmask16 last_mask, const int MR, const int NP, const int KIND) {
     const int S = QK_F_SPLIT(MR, NP);
-    if (MR == 1 && (KIND == QK_F_INT8 || KIND == QK_F_INT8Z || KIND == QK_F_E5M2 || (KIND == QK_F_E4M3 && !P->fp8_nan))) {
+    if (MR == 1 && qk_x86_f32_c4(P, KIND)) {
         qk_x86_gemv_f32_c4(P, xa, p0, y, last_mask, NP, KIND);
         return;
     }
@@ -128,7 +133,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
      * of each lane index it); per-column zero points are subtracted after it in f32
      * (exact: small integers). */
     const __m512 lut = _mm512_loadu_ps(P->lut);
-    __m512 facc[4][2], gacc[4][2][4]; /* fixed size: registers once unrolled */
+    __m512 facc[8][2], gacc[8][2][4]; /* fixed size: registers once unrolled */
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
@@ -234,25 +239,29 @@ typedef void (*qk_x86_ftile_fn)(const qk_x86_packed *P, const float *xa, int64_t
         qk_x86_tile_f32(P, xa, ldx, p0, y, ldy, lm, MR, NP, K);                                                   \
     }
 #define QK_FK(K)                                                                                                \
-    QK_FT(K, 1, 1) QK_FT(K, 2, 1) QK_FT(K, 3, 1) QK_FT(K, 4, 1) QK_FT(K, 1, 2) QK_FT(K, 2, 2) QK_FT(K, 3, 2)       \
-    QK_FT(K, 4, 2)                                                                                              \
-    static const qk_x86_ftile_fn qk_ft_##K[2][4] = {{qk_ft_##K##_1x1, qk_ft_##K##_2x1, qk_ft_##K##_3x1, qk_ft_##K##_4x1}, \
-                                                    {qk_ft_##K##_1x2, qk_ft_##K##_2x2, qk_ft_##K##_3x2, qk_ft_##K##_4x2}};
+    QK_FT(K, 1, 1) QK_FT(K, 2, 1) QK_FT(K, 3, 1) QK_FT(K, 4, 1) QK_FT(K, 5, 1) QK_FT(K, 6, 1) QK_FT(K, 7, 1)       \
+    QK_FT(K, 8, 1) QK_FT(K, 1, 2) QK_FT(K, 2, 2) QK_FT(K, 3, 2) QK_FT(K, 4, 2)                                    \
+    static const qk_x86_ftile_fn qk_ft_##K[2][8] = {                                                            \
+        {qk_ft_##K##_1x1, qk_ft_##K##_2x1, qk_ft_##K##_3x1, qk_ft_##K##_4x1, qk_ft_##K##_5x1, qk_ft_##K##_6x1,  \
+         qk_ft_##K##_7x1, qk_ft_##K##_8x1},                                                                     \
+        {qk_ft_##K##_1x2, qk_ft_##K##_2x2, qk_ft_##K##_3x2, qk_ft_##K##_4x2, NULL, NULL, NULL, NULL}};
 QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4) QK_FK(5)
 
 void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
     int kind;
     switch (P->codes) {
-    case QK_X86_INT8: kind = P->zero_mode == 2 ? 5 : 0; break;
-    case QK_X86_NIB: kind = 1; break;
-    case QK_X86_NF4: kind = 2; break;
-    default: kind = P->format == QKERN_FP8_E4M3 ? 3 : 4; break;
+    case QK_X86_INT8: kind = P->zero_mode == 2 ? QK_F_INT8Z : QK_F_INT8; break;
+    case QK_X86_NIB: kind = QK_F_NIB; break;
+    case QK_X86_NF4: kind = QK_F_NF4; break;
+    default: kind = P->format == QKERN_FP8_E4M3 ? QK_F_E4M3 : QK_F_E5M2; break;
     }
-    const qk_x86_ftile_fn(*tab)[4] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
+    const qk_x86_ftile_fn(*tab)[8] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
                                      : kind == 3 ? qk_ft_3 : kind == 4 ? qk_ft_4 : qk_ft_5;
-    const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 4 ? 4 : P->tune->mr;
-    const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
+    /* A one-row call over byte codes runs the c4 GEMV, which reads gemv_panels panels at once */
+    const int panels = m1 - m0 == 1 && qk_x86_f32_c4(P, kind) ? P->tune->gemv_panels : P->tune->nr_panels;
+    const int tnp = panels >= 2 ? 2 : 1, mmax = tnp == 2 ? 4 : 8;
+    const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > mmax ? mmax : P->tune->mr;
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int64_t mb = P->tune->m_block > 0 ? P->tune->m_block : m1 - m0;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
