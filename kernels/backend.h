@@ -90,6 +90,10 @@ typedef struct qk_backend {
     qkern_status (*quantize)(void *state, const float *src, const qkern_qtensor *dst, int64_t r0, int64_t r1);
     /* Rows [r0, r1) of src into dst (row-major f32, src->cols per row, dst points at row 0). */
     qkern_status (*dequantize)(void *state, const qkern_qtensor *src, float *dst, int64_t r0, int64_t r1);
+    /* Optional, for QKERN_GROUP_TENSOR scales (I8_ASYM, FP8): n elements of src reduced to
+     * the values qk_tensor_reduce__scalar gives (min / max, exact in any order). The front
+     * end calls it on chunks over the pool when this backend quantises; NULL: scalar's. */
+    void (*tensor_reduce)(qkern_format f, const float *src, size_t n, float *lo, float *hi);
     const qk_matmul_ops *matmul; /* NULL if the backend has no matmul */
 } qk_backend;
 

@@ -39,6 +39,7 @@ static void qk_from_f32(const float *src, void *dst, qkern_format t, size_t n) {
  * any order, so the result never depends on the split or the thread count). */
 #define QK_RANGE_CHUNKS 64
 typedef struct {
+    void (*reduce)(qkern_format f, const float *src, size_t n, float *lo, float *hi);
     qkern_format f;
     const float *x;
     size_t n, chunk;
@@ -48,15 +49,17 @@ typedef struct {
 static void qk_range_run(void *arg, int64_t i) {
     qk_range_task *t = arg;
     size_t a = (size_t)i * t->chunk, len = t->n - a < t->chunk ? t->n - a : t->chunk;
-    qk_tensor_reduce__scalar(t->f, t->x + a, len, &t->lo[i], &t->hi[i]);
+    t->reduce(t->f, t->x + a, len, &t->lo[i], &t->hi[i]);
 }
 
-static qkern_status qk_tensor_params_parallel(qkern_context *ctx, const qkern_quant_desc *d, const float *x,
-                                              size_t n, float *scale, int32_t *zero) {
+static qkern_status qk_tensor_params_parallel(qkern_context *ctx, const qk_backend_slot *slot,
+                                              const qkern_quant_desc *d, const float *x, size_t n, float *scale,
+                                              int32_t *zero) {
     /* the formats with a per-tensor rule; the one-pass call reports the others as unsupported */
     if (d->format != QKERN_I8_ASYM && d->format != QKERN_FP8_E4M3 && d->format != QKERN_FP8_E5M2)
         return qk_tensor_params__scalar(d, x, n, scale, zero);
-    qk_range_task t = {d->format, x, n, (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS, {0}, {0}};
+    qk_range_task t = {slot->b->threaded && slot->b->tensor_reduce ? slot->b->tensor_reduce : qk_tensor_reduce__scalar,
+                       d->format, x, n, (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS, {0}, {0}};
     if (t.chunk < ((size_t)1 << 18)) t.chunk = (size_t)1 << 18; /* a chunk amortises its task */
     const int64_t chunks = (int64_t)((n + t.chunk - 1) / t.chunk);
     qk_parallel_for(ctx, qk_range_run, &t, chunks);
@@ -151,17 +154,17 @@ qkern_status qkern_quantize(qkern_context *ctx, const void *src, qkern_format sr
     }
 
     qkern_qtensor t = *dst;
+    const qk_backend_slot *slot = qk_select(ctx, QK_OP_QUANTIZE, &t.desc, QKERN_ACT_FLOAT);
     if (L.group == 0 && !(t.desc.flags & QKERN_QUANT_STATIC_SCALES)) {
         /* One scale for the tensor: a reduction before the row kernels can run. */
         float scale = 0.0f;
         int32_t zero = 0;
-        s = qk_tensor_params_parallel(ctx, &t.desc, x, L.elements, &scale, &zero);
+        s = qk_tensor_params_parallel(ctx, slot, &t.desc, x, L.elements, &scale, &zero);
         if (s != QKERN_OK) { free(staged); return s; }
         memcpy(t.scales, &scale, sizeof scale);
         if (t.desc.format == QKERN_I8_ASYM) memcpy(t.zeros, &zero, sizeof zero);
         t.desc.flags |= QKERN_QUANT_STATIC_SCALES;
     }
-    const qk_backend_slot *slot = qk_select(ctx, QK_OP_QUANTIZE, &t.desc, QKERN_ACT_FLOAT);
     qk_quant_task q = {slot, x, &t, NULL, 0, t.rows, QKERN_OK};
     s = qk_run_rows(ctx, slot, &q, qk_quant_run);
     free(staged);

@@ -270,5 +270,6 @@ const qk_backend qk_backend_x86 = {
     .threaded = 1,
     .quantize = qk_x86_quantize,
     .dequantize = qk_x86_dequantize,
+    .tensor_reduce = qk_x86_tensor_reduce__avx512vnni,
     .matmul = &qk_x86_matmul_ops,
 };

@@ -34,7 +34,8 @@ QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
     return _mm512_mask_mov_epi32(code, nan, _mm512_set1_epi32(0x7F));
 }
 
-/* max |x| over the finite elements, as qk_fp8_amax_finite. */
+/* max |x| over the finite elements, as qk_fp8_amax_finite (lanes hold |x| ≥ +0, so the
+ * max is the same value in any order). */
 static float qk_amax_finite(const float *x, int64_t n) {
     __m512 m = _mm512_setzero_ps();
     const __m512 big = _mm512_set1_ps(FLT_MAX);
@@ -44,6 +45,33 @@ static float qk_amax_finite(const float *x, int64_t n) {
         m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
     }
     return _mm512_reduce_max_ps(m);
+}
+
+/* min / max over the finite elements with 0 included, as qk_int_range: a lane takes v
+ * only when v < lo (v > hi) strictly, so no lane holds −0 and the cross-lane min / max is
+ * the scalar loop's value. */
+static void qk_range_finite(const float *x, int64_t n, float *lo, float *hi) {
+    __m512 l = _mm512_setzero_ps(), h = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX), nbig = _mm512_set1_ps(-FLT_MAX);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(t, x + i);
+        l = _mm512_mask_mov_ps(l, _mm512_cmp_ps_mask(v, l, _CMP_LT_OQ) & _mm512_cmp_ps_mask(v, nbig, _CMP_GE_OQ), v);
+        h = _mm512_mask_mov_ps(h, _mm512_cmp_ps_mask(v, h, _CMP_GT_OQ) & _mm512_cmp_ps_mask(v, big, _CMP_LE_OQ), v);
+    }
+    *lo = _mm512_reduce_min_ps(l);
+    *hi = _mm512_reduce_max_ps(h);
+}
+
+/* The per-tensor reduction (kernels/backend.h tensor_reduce): FP8's finite amax, I8_ASYM's
+ * range, the values of qk_tensor_reduce__scalar. */
+void qk_x86_tensor_reduce__avx512vnni(qkern_format f, const float *src, size_t n, float *lo, float *hi) {
+    if (f == QKERN_I8_ASYM) {
+        qk_range_finite(src, (int64_t)n, lo, hi);
+    } else {
+        *lo = 0.0f;
+        *hi = qk_amax_finite(src, (int64_t)n);
+    }
 }
 
 static void qk_row(const float *x, uint8_t *q, int64_t n, float inv, const int e5m2, const int sat) {

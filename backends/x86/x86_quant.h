@@ -34,6 +34,9 @@ void qk_x86_dequant_i8_asym__avx512vnni(const qkern_qtensor *src, const qk_layou
 /* FP8 quantiser (quant_fp8__avx512vnni.c). */
 void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                   int64_t r1);
+/* The per-tensor reduction (kernels/backend.h tensor_reduce) for I8_ASYM and FP8
+ * (quant_fp8__avx512vnni.c). */
+void qk_x86_tensor_reduce__avx512vnni(qkern_format f, const float *src, size_t n, float *lo, float *hi);
 /* One activation row of the FP8 × FP8 modes: the row scale sx (format_fp8.h), the saturating
  * FP8 codes of x·(1/sx), stored widened to BF16 (exact); kp - k zero padding. */
 void qk_x86_fp8_act_row__avx512vnni(const float *x, int64_t k, int64_t kp, int e5m2, float *sx, uint16_t *bf);
