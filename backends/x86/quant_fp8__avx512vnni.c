@@ -14,7 +14,6 @@
 QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
     const __m512i u = _mm512_castps_si512(x);
     const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
-    const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80));
     const int sh = e5m2 ? 21 : 20;
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(a, sh), _mm512_set1_epi32(1));
     __m512i normal = _mm512_sub_epi32(
@@ -25,11 +24,12 @@ QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
         _mm512_set1_epi32(e5m2 ? 0x43000000 : 0x46800000));
     __mmask16 small = _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(e5m2 ? 0x38800000 : 0x3c800000));
     __m512i code = _mm512_mask_mov_epi32(normal, small, sub);
-    __mmask16 over = e5m2 ? _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x47700000))
-                          : _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x43e80000));
-    code = _mm512_mask_mov_epi32(code, over,
-                                 _mm512_set1_epi32(saturate ? (e5m2 ? 0x7B : 0x7E) : (e5m2 ? QK_FP8_E5M2_INF : 0x7F)));
-    code = _mm512_or_si512(code, sign);
+    /* The rounded code grows with |x| (no wrap: |x|'s bits + the rounding stay below 2^32),
+     * past the largest finite code exactly where the scalar encoder overflows (E4M3 above
+     * 464, E5M2 from 61440, ±Inf and NaN beyond), so overflow is one unsigned min with the
+     * overflow code: ±max when saturating, else E4M3's NaN or E5M2's Inf. */
+    code = _mm512_min_epu32(code, _mm512_set1_epi32(saturate ? (e5m2 ? 0x7B : 0x7E) : (e5m2 ? QK_FP8_E5M2_INF : 0x7F)));
+    code = _mm512_ternarylogic_epi32(code, _mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80), 0xF8); /* | sign */
     __mmask16 nan = _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7f800000));
     return _mm512_mask_mov_epi32(code, nan, _mm512_set1_epi32(0x7F));
 }
