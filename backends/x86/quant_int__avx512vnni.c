@@ -69,17 +69,52 @@ QK_AI __m256i qk_pack_pairs64(__m512i c0, __m512i c1, __m512i c2, __m512i c3, in
     return _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_loadu_si512(order), v));
 }
 
-/* qk_nf4_code on 16 lanes of x·vi: bitsandbytes' tree per lane, each level's threshold
- * fetched by vpermps from thr (the 15 thresholds): 4 levels of 3 operations where counting
- * all 15 thresholds took 30. */
-QK_AI __m512i qk_nf4_codes(__m512 x, __m512 vi, __m512 thr) {
-    const __m512 v = _mm512_mul_ps(x, vi);
-    __m512i q = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(qk_nf4_thresholds[7]), _CMP_GT_OQ),
-                                       _mm512_set1_epi32(8));
-    for (int b = 4, off = 3; b >= 1; b >>= 1, off >>= 1) {
-        const __m512 t = _mm512_permutexvar_ps(_mm512_add_epi32(q, _mm512_set1_epi32(off)), thr);
-        q = _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(v, t, _CMP_GT_OQ), q, _mm512_set1_epi32(b));
+/* NF4 codes by bins: v·16 + 16 (v = x / absmax, in [-1, 1]) clamped to [0, 31] and
+ * truncated picks one of 32 bins of width 1/16; the thresholds lie in 15 different bins,
+ * each at least 0.0017 from a bin edge, so a bin holds at most one threshold and the
+ * rounding of v·16 + 16 can only move a v within ~1e-7 of an edge into the neighbouring
+ * bin, with no threshold in between. The code is then the count of thresholds below the
+ * bin (lo) plus one if v > the bin's own threshold (+Inf when it has none): the tree's
+ * strict '>' decisions for every v, in two table lookups and one compare instead of four
+ * levels of three operations. NaN v clamps to bin 0 and is set to code 7 as in the tree. */
+typedef struct qk_nf4_bins {
+    __m512i lo0, lo1;
+    __m512 th0, th1;
+} qk_nf4_bins;
+
+static qk_nf4_bins qk_nf4_bins_make(void) {
+    qk_nf4_bins b;
+    __m512i lo[2];
+    __m512 th[2];
+    for (int h = 0; h < 2; h++) {
+        const __m512 start = _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(
+                                                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                              _mm512_set1_epi32(16 * h))),
+                                                          _mm512_set1_ps(0.0625f)),
+                                           _mm512_set1_ps(1.0f));
+        const __m512 end = _mm512_add_ps(start, _mm512_set1_ps(0.0625f));
+        lo[h] = _mm512_setzero_si512();
+        th[h] = _mm512_set1_ps(__builtin_inff());
+        for (int i = 0; i < 15; i++) {
+            const __m512 t = _mm512_set1_ps(qk_nf4_thresholds[i]);
+            lo[h] = _mm512_mask_add_epi32(lo[h], _mm512_cmp_ps_mask(t, start, _CMP_LT_OQ), lo[h], _mm512_set1_epi32(1));
+            th[h] = _mm512_mask_mov_ps(th[h], _mm512_cmp_ps_mask(t, start, _CMP_GE_OQ) & _mm512_cmp_ps_mask(t, end, _CMP_LT_OQ), t);
+        }
     }
+    b.lo0 = lo[0], b.lo1 = lo[1], b.th0 = th[0], b.th1 = th[1];
+    return b;
+}
+
+QK_AI __m512i qk_nf4_codes(__m512 x, __m512 vi, const qk_nf4_bins *b) {
+    const __m512 v = _mm512_mul_ps(x, vi);
+    /* max(·, 0) first: it returns its second operand for NaN */
+    const __m512 p = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(16.0f), _mm512_set1_ps(16.0f)),
+                                                 _mm512_setzero_ps()),
+                                   _mm512_set1_ps(31.0f));
+    const __m512i bin = _mm512_cvttps_epi32(p);
+    const __m512i lo = _mm512_permutex2var_epi32(b->lo0, bin, b->lo1);
+    const __m512 th = _mm512_permutex2var_ps(b->th0, bin, b->th1);
+    const __m512i q = _mm512_mask_add_epi32(lo, _mm512_cmp_ps_mask(v, th, _CMP_GT_OQ), lo, _mm512_set1_epi32(1));
     return _mm512_mask_mov_epi32(q, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32((int)QK_NF4_ZERO_CODE));
 }
 
@@ -91,7 +126,7 @@ static uint16_t ld_u16(const void *p, size_t i) { uint16_t v; memcpy(&v, (const 
 static void st_u16(void *p, size_t i, uint16_t v) { memcpy((char *)p + i * 2, &v, 2); }
 
 static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, const qkern_qtensor *t, size_t slot,
-                           int is_static, qkern_format f, int asym) {
+                           int is_static, qkern_format f, int asym, const qk_nf4_bins *bins) {
     float amax = 0, lo = 0, hi = 0;
     if (!is_static) qk_finite_stats(x, g, f == QKERN_I8_ASYM || (f == QKERN_I4 && asym), &amax, &lo, &hi);
     switch (f) {
@@ -176,18 +211,16 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
         if (is_static) absmax = ld_f32(sp, 0);
         else { absmax = amax; st_f32(sp, 0, amax); }
         const __m512 vi = _mm512_set1_ps(qk_nf4_inv_absmax(absmax));
-        /* the 15 thresholds; lane 15 is never indexed (the tree's last level reads t[base ≤ 14]) */
-        const __m512 thr = _mm512_maskz_loadu_ps(0x7FFF, qk_nf4_thresholds);
         int64_t i = 0;
         for (; i + 64 <= g; i += 64)
             _mm256_storeu_si256((__m256i *)(row + (c0 + i) / 2),
-                                qk_pack_pairs64(qk_nf4_codes(_mm512_loadu_ps(x + i), vi, thr),
-                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 16), vi, thr),
-                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 32), vi, thr),
-                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 48), vi, thr), 1));
+                                qk_pack_pairs64(qk_nf4_codes(_mm512_loadu_ps(x + i), vi, bins),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 16), vi, bins),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 32), vi, bins),
+                                                qk_nf4_codes(_mm512_loadu_ps(x + i + 48), vi, bins), 1));
         for (; i < g; i += 16) {
             __mmask16 m = qk_tail(g - i);
-            __m128i b = qk_pack_pairs(qk_nf4_codes(_mm512_maskz_loadu_ps(m, x + i), vi, thr), 1);
+            __m128i b = qk_pack_pairs(qk_nf4_codes(_mm512_maskz_loadu_ps(m, x + i), vi, bins), 1);
             int64_t nb = (g - i < 16 ? g - i : 16) / 2;
             _mm_mask_storeu_epi8(row + (c0 + i) / 2, (__mmask16)((1u << nb) - 1), b);
         }
@@ -240,13 +273,14 @@ void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, co
     const int64_t cols = L->cols, g = L->group ? L->group : cols, nb = L->group ? L->groups_per_row : 1;
     const qkern_format f = L->format;
     const int batch = !is_static && nb >= 4 && g % 16 == 0 && (f == QKERN_I8 || (f == QKERN_I4 && !asym));
+    const qk_nf4_bins bins = f == QKERN_NF4 ? qk_nf4_bins_make() : (qk_nf4_bins){0};
     for (int64_t r = r0; r < r1; r++) {
         const float *x = src + (size_t)r * (size_t)cols;
         uint8_t *row = (uint8_t *)dst->data + (size_t)r * L->row_bytes;
         for (int64_t b = 0; b < nb; b++) {
             size_t slot = L->group ? (size_t)(r * L->groups_per_row + b) : 0;
             if (batch && b % 16 == 0) qk_sym_scales16(x + b * g, g, nb - b < 16 ? (int)(nb - b) : 16, f, dst, slot);
-            qk_quant_group(x + b * g, row, b * g, g, dst, slot, is_static || batch, f, asym);
+            qk_quant_group(x + b * g, row, b * g, g, dst, slot, is_static || batch, f, asym, &bins);
         }
     }
 }
