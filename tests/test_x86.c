@@ -389,6 +389,9 @@ START_TEST(test_tunes_per_cpu) {
     ck_assert_int_eq(tf->nr_panels, qk_x86_cpu_is_amd_zen() ? 1 : 2);
     ck_assert_int_eq(tf->mr, qk_x86_cpu_is_amd_zen() ? 8 : 4);
     ck_assert_int_eq(tf->gemv_panels, 2);
+    const qkern_quant_desc nf4 = {QKERN_NF4, 64, 0};
+    const char *want = qk_x86_cpu_is_amd_zen() ? "qk_gemm_f32_nf4_8x16c4__avx512vnni" : "qk_gemm_f32_nf4_4x32c4__avx512vnni";
+    ck_assert_str_eq(qk_x86_matmul_kernel_name(&nf4, QKERN_ACT_FLOAT), want);
 }
 END_TEST
 

@@ -119,20 +119,24 @@ const char *qk_x86_matmul_kernel_name(const qkern_quant_desc *d, qkern_act_mode 
         int bf = (qkern_cpu_features() & QKERN_CPU_AVX512BF16) != 0;
         return names[bf][act == QKERN_ACT_FP8_E5M2][d->format == QKERN_FP8_E5M2];
     }
-    case QKERN_ACT_FLOAT:
-        switch (d->format) {
-        case QKERN_I8: return "qk_gemm_f32_i8_4x32c4__avx512vnni";
-        case QKERN_I8_ASYM: return "qk_gemm_f32_i8_asym_4x32c4__avx512vnni";
-        case QKERN_I4: return "qk_gemm_f32_i4_4x32c4__avx512vnni";
-        case QKERN_Q4_0: return "qk_gemm_f32_q4_0_4x32c4__avx512vnni";
-        case QKERN_Q4_1: return "qk_gemm_f32_q4_1_4x32c4__avx512vnni";
-        case QKERN_Q8_0: return "qk_gemm_f32_q8_0_4x32c4__avx512vnni";
-        case QKERN_Q8_1: return "qk_gemm_f32_q8_1_4x32c4__avx512vnni";
-        case QKERN_NF4: return "qk_gemm_f32_nf4_4x32c4__avx512vnni";
-        case QKERN_FP8_E4M3: return "qk_gemm_f32_fp8_e4m3_4x32c4__avx512vnni";
-        case QKERN_FP8_E5M2: return "qk_gemm_f32_fp8_e5m2_4x32c4__avx512vnni";
-        default: return NULL;
-        }
+    case QKERN_ACT_FLOAT: {
+        /* the tile the CPU's tunable set runs: 4x32 (common) or 8x16 (AMD Zen); test_x86
+         * holds each set to one of these two */
+#define QK_F32_NAMES(T)                                                                                     \
+    {"qk_gemm_f32_i8_" T "c4__avx512vnni", "qk_gemm_f32_i8_asym_" T "c4__avx512vnni",                          \
+     "qk_gemm_f32_i4_" T "c4__avx512vnni", "qk_gemm_f32_q4_0_" T "c4__avx512vnni",                             \
+     "qk_gemm_f32_q4_1_" T "c4__avx512vnni", "qk_gemm_f32_q8_0_" T "c4__avx512vnni",                           \
+     "qk_gemm_f32_q8_1_" T "c4__avx512vnni", "qk_gemm_f32_nf4_" T "c4__avx512vnni",                            \
+     "qk_gemm_f32_fp8_e4m3_" T "c4__avx512vnni", "qk_gemm_f32_fp8_e5m2_" T "c4__avx512vnni"}
+        static const char *const names[2][10] = {QK_F32_NAMES("4x32"), QK_F32_NAMES("8x16")};
+#undef QK_F32_NAMES
+        static const qkern_format order[10] = {QKERN_I8,   QKERN_I8_ASYM, QKERN_I4,  QKERN_Q4_0,     QKERN_Q4_1,
+                                               QKERN_Q8_0, QKERN_Q8_1,    QKERN_NF4, QKERN_FP8_E4M3, QKERN_FP8_E5M2};
+        const int narrow = qk_x86_tune_for(d->format, act)->nr_panels < 2;
+        for (int i = 0; i < 10; i++)
+            if (order[i] == d->format) return names[narrow][i];
+        return NULL;
+    }
     default: return NULL;
     }
 }
