@@ -6,7 +6,6 @@
  * the quantisers follow llama.cpp's *_ref rules stated in kernels/format_ggml.h. */
 #include <immintrin.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "backends/x86/q8_blocks_x86.h"
@@ -48,20 +47,7 @@ static float qk_scale_at(const qkern_qtensor *t, const qk_layout *L, int64_t r, 
     return qk_ld_f32(t->scales, L->group == 0 ? 0 : (size_t)(r * L->groups_per_row + G));
 }
 
-/* A large tensor's rows are written with non-temporal stores: the f32 output is 4-8× the
- * codes read, and plain stores first read every destination line (write-allocate), a
- * third of the traffic or more. Zen 4, 4096² (64 MiB out), same run: 2 threads I4 40-47 →
- * 58-60 GB/s, I8 52-54 → 66-68, Q4_0 49-51 → 60-62 (copy probe 48-56); 1 thread +3-10 %.
- * Below 16 MiB the caller may still find the output in cache: plain stores. */
-#define QK_DEQUANT_STREAM_BYTES ((size_t)16 << 20)
-
-/* 16 floats at y; nt: y is 64-byte aligned and the row is streamed */
-QK_AI void qk_store16(float *y, __m512 v, int nt) {
-    if (nt) _mm512_stream_ps(y, v);
-    else _mm512_storeu_ps(y, v);
-}
-
-static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r, float *y, int nt) {
+static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r, float *y) {
     const uint8_t *row = (const uint8_t *)t->data + (size_t)r * L->row_bytes;
     const int64_t K = L->cols;
     switch (L->format) {
@@ -77,8 +63,7 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
                 __mmask16 msk = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
                 __m128i b = _mm_maskz_loadu_epi8(msk, row + k);
                 __m512 v = fp8 ? qk_fp8_to_f32(b, e4) : _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
-                if (n == 16) qk_store16(y + k, _mm512_mul_ps(v, s), nt);
-                else _mm512_mask_storeu_ps(y + k, msk, _mm512_mul_ps(v, s));
+                _mm512_mask_storeu_ps(y + k, msk, _mm512_mul_ps(v, s));
             }
         }
         break;
@@ -105,8 +90,7 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
                 __m128i e = nf4 ? _mm_unpacklo_epi8(hi, lo) : _mm_unpacklo_epi8(lo, hi);
                 __m512i c = _mm512_cvtepu8_epi32(e);
                 __m512 v = nf4 ? _mm512_permutexvar_ps(c, book) : _mm512_cvtepi32_ps(_mm512_sub_epi32(c, z));
-                if (n == 16) qk_store16(y + k, _mm512_mul_ps(v, s), nt);
-                else _mm512_mask_storeu_ps(y + k, msk, _mm512_mul_ps(v, s));
+                _mm512_mask_storeu_ps(y + k, msk, _mm512_mul_ps(v, s));
             }
         }
         break;
@@ -122,8 +106,8 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
             __m512 d = _mm512_set1_ps(qk_f16_to_f32(dh));
             __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + qo)));
             __m512i q2 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + qo + 16)));
-            qk_store16(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d), nt);
-            qk_store16(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q2), d), nt);
+            _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
+            _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q2), d));
         }
         break;
     }
@@ -149,8 +133,8 @@ static void qk_dequant_row(const qkern_qtensor *t, const qk_layout *L, int64_t r
                 flo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lo, e8)), d);
                 fhi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(hi, e8)), d);
             }
-            qk_store16(y + 32 * b, flo, nt);
-            qk_store16(y + 32 * b + 16, fhi, nt);
+            _mm512_storeu_ps(y + 32 * b, flo);
+            _mm512_storeu_ps(y + 32 * b + 16, fhi);
         }
         break;
     }
@@ -163,12 +147,7 @@ void qk_x86_dequantize__avx512vnni(const qkern_qtensor *src, const qk_layout *L,
         qk_x86_dequant_i8_asym__avx512vnni(src, L, dst, r0, r1);
         return;
     }
-    /* streamed only where every full 16-float store is 64-byte aligned: dst, each row start
-     * (K % 16 == 0) and each group start (a multiple of 16, or the ggml blocks of 32) */
-    const int nt = (size_t)L->rows * (size_t)L->cols * sizeof(float) >= QK_DEQUANT_STREAM_BYTES &&
-                   ((uintptr_t)dst & 63) == 0 && L->cols % 16 == 0 && L->group % 16 == 0;
-    for (int64_t r = r0; r < r1; r++) qk_dequant_row(src, L, r, dst + r * L->cols, nt);
-    if (nt) _mm_sfence(); /* streaming stores are weakly ordered: visible before the pool's barrier */
+    for (int64_t r = r0; r < r1; r++) qk_dequant_row(src, L, r, dst + r * L->cols);
 }
 
 /* ---- ggml quantisers ------------------------------------------------------------------ */
