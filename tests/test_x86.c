@@ -128,6 +128,17 @@ static void make_weights(qk_qbuf *b, const wcase *c, int64_t n, int64_t k, uint6
 }
 
 /* The code of W[n][k] as the format defines it (the value the packer must place). */
+/* make_weights, then the x86 pack of them for the case's activation mode (no front end) */
+static qk_x86_packed *pack_weights(qk_qbuf *b, const wcase *c, int64_t n, int64_t k, uint64_t seed, int exact) {
+    make_weights(b, c, n, k, seed, exact);
+    qkern_matmul_options o;
+    qkern_matmul_options_init(&o);
+    o.act = c->act;
+    qk_x86_packed *P = NULL;
+    ck_assert_msg(qk_x86_pack(&b->t, &o, &P) == QKERN_OK, "pack: %s", qkern_last_error());
+    return P;
+}
+
 static uint8_t ref_code(const qkern_qtensor *w, int64_t n, int64_t k) {
     const uint8_t *d = w->data;
     int64_t K = w->cols;
@@ -176,12 +187,7 @@ START_TEST(test_pack_layout) {
     /* 256, and 160: five 32-blocks (an odd group count, the paired layout's lone last group) */
     const int64_t n = 37, k = _i % 2 && c->group == 32 ? 160 : 256;
     qk_qbuf b;
-    make_weights(&b, c, n, k, 100 + (uint64_t)_i, 0);
-    qkern_matmul_options o;
-    qkern_matmul_options_init(&o);
-    o.act = c->act;
-    qk_x86_packed *P = NULL;
-    ck_assert_int_eq(qk_x86_pack(&b.t, &o, &P), QKERN_OK);
+    qk_x86_packed *P = pack_weights(&b, c, n, k, 100 + (uint64_t)_i, 0);
     const int bits = (c->f == QKERN_I4 || c->f == QKERN_Q4_0 || c->f == QKERN_Q4_1 || c->f == QKERN_NF4) ? 4 : 8;
     const int64_t g = c->group > 0 ? c->group : k;
     ck_assert_int_eq(P->g, g);
@@ -401,12 +407,7 @@ START_TEST(test_gemv_settings_identical) {
     const int64_t n = 2048, k = 4096;
     qkern_context *cs = ctx_named("scalar", 1);
     qk_qbuf b;
-    make_weights(&b, c, n, k, 1234 + _i, 1);
-    qkern_matmul_options o;
-    qkern_matmul_options_init(&o);
-    o.act = c->act;
-    qk_x86_packed *P = NULL;
-    ck_assert_msg(qk_x86_pack(&b.t, &o, &P) == QKERN_OK, "pack: %s", qkern_last_error());
+    qk_x86_packed *P = pack_weights(&b, c, n, k, 1234 + (uint64_t)_i, 1);
     if (c->f == QKERN_I8 || c->f == QKERN_Q4_0)
         ck_assert_msg(((uintptr_t)P->w & ((2u << 20) - 1)) == 0, "packed weights past 4 MiB are 2 MiB aligned");
     const qk_x86_tune *t0 = P->tune;
@@ -499,12 +500,7 @@ START_TEST(test_f32_tile_geometries) {
     const int64_t n = 70, k = 256, ms[] = {1, 5, 13};
     qkern_context *cs = ctx_named("scalar", 1);
     qk_qbuf b;
-    make_weights(&b, c, n, k, 4321 + (uint64_t)_i, 0);
-    qkern_matmul_options o;
-    qkern_matmul_options_init(&o);
-    o.act = c->act;
-    qk_x86_packed *P = NULL;
-    ck_assert_msg(qk_x86_pack(&b.t, &o, &P) == QKERN_OK, "pack: %s", qkern_last_error());
+    qk_x86_packed *P = pack_weights(&b, c, n, k, 4321 + (uint64_t)_i, 0);
     float *wd = malloc(sizeof(float) * (size_t)(n * k));
     ck_assert_int_eq(qkern_dequantize(cs, &b.t, wd, QKERN_F32, sizeof(float) * (size_t)(n * k)), QKERN_OK);
     const qk_x86_tune *t0 = P->tune;
