@@ -599,11 +599,12 @@ END_TEST
 /* FP8 × FP8 (weights packed as FP8 bytes, widened to BF16 in the tile at M ≤ 8 and into a
  * per-call buffer above): specials, largest codes and subnormals against scalar as in the
  * float-mode test, K = 256 and K = 45 (a padded last pair), and each of the 20 rows of the
- * buffered call identical to the same row run alone (the in-tile widening). */
+ * buffered call identical to the same row run alone (the in-tile widening). Cases 4 and 5
+ * hold normal codes and ±0 only, the packs that take the word decode. */
 START_TEST(test_fp8_pairs) {
     if (!have_x86()) return;
     const qkern_format f = _i & 1 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
-    const int with_nan = _i < 2;
+    const int with_nan = _i < 2, normal_only = _i >= 4;
     const wcase c = {f, QKERN_GROUP_ROW, 0, f == QKERN_FP8_E4M3 ? QKERN_ACT_FP8_E5M2 : QKERN_ACT_FP8_E4M3};
     const int64_t n = 40, m = 20;
     qkern_context *cx = ctx_named("x86", 1), *cs = ctx_named("scalar", 1);
@@ -611,6 +612,13 @@ START_TEST(test_fp8_pairs) {
         qk_qbuf b;
         make_weights(&b, &c, n, k, 99 + (uint64_t)(_i + k), 0);
         fp8_special_codes(b.t.data, f, n, k, with_nan);
+        if (normal_only) { /* the word decode's packs: subnormals → ±the smallest normal, and ±0 */
+            uint8_t *d = b.t.data;
+            const uint8_t emask = f == QKERN_FP8_E4M3 ? 0x78 : 0x7C, smallest = f == QKERN_FP8_E4M3 ? 0x08 : 0x04;
+            for (int64_t i = 0; i < n * k; i++)
+                if ((d[i] & emask) == 0 && (d[i] & 0x7F)) d[i] = (uint8_t)((d[i] & 0x80) | smallest);
+            for (int64_t j = 0; j < n; j++) d[j * k + (j * 5 + 1) % k] = j & 1 ? 0x80 : 0x00;
+        }
         float *x = malloc(sizeof(float) * (size_t)(m * k));
         float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
         float *y3 = malloc(sizeof(float) * (size_t)n), *wd = malloc(sizeof(float) * (size_t)(n * k));
@@ -859,7 +867,7 @@ static Suite *x86_suite(void) {
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_f32_tile_geometries, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_fp8_float_specials, 0, 4);
-    tcase_add_loop_test(t, test_fp8_pairs, 0, 4);
+    tcase_add_loop_test(t, test_fp8_pairs, 0, 6);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
     if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
     else printf("x86 AMX: skipped, %s\n", (qkern_cpu_features() & QKERN_CPU_AMX_INT8) ? "the OS did not grant the tile state"

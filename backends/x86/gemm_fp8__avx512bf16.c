@@ -13,10 +13,10 @@
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-/* MR rows × NP panels over all of K. DEC: the weights are the pack's FP8 codes (panel p at
- * codes + p·cstride, 64 bytes per 4 k), widened here; else BF16 pairs already widened into
- * a buffer (64 bytes per k pair). Same products and order either way, so the same bytes
- * out. */
+/* MR rows × NP panels over all of K. DEC 1: the weights are the pack's FP8 codes (panel p
+ * at codes + p·cstride, 64 bytes per 4 k), widened here; DEC 2: the same, for a pack of
+ * normal codes and zeros only (the word decode); DEC 0: BF16 pairs already widened into a
+ * buffer (64 bytes per k pair). Same products and order every way, so the same bytes out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
                             size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
                             const int NP, const int DEC) {
@@ -33,7 +33,7 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) {
             if (DEC) {
-                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, &w[p][0], &w[p][1]);
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, DEC == 2, &w[p][0], &w[p][1]);
             } else {
                 w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
                 w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
@@ -77,21 +77,24 @@ typedef void (*qk_bf_fn)(const qk_x86_packed *, const uint8_t *, size_t, size_t,
 #define QK_BT_ROWS(NP, DEC)                                                                                     \
     QK_BT(1, NP, DEC) QK_BT(2, NP, DEC) QK_BT(3, NP, DEC) QK_BT(4, NP, DEC) QK_BT(5, NP, DEC) QK_BT(6, NP, DEC)     \
     QK_BT(7, NP, DEC) QK_BT(8, NP, DEC)
-QK_BT_ROWS(1, 0) QK_BT_ROWS(2, 0) QK_BT_ROWS(1, 1) QK_BT_ROWS(2, 1)
+QK_BT_ROWS(1, 0) QK_BT_ROWS(2, 0) QK_BT_ROWS(1, 1) QK_BT_ROWS(2, 1) QK_BT_ROWS(1, 2) QK_BT_ROWS(2, 2)
 #define QK_BT_TAB(NP, DEC)                                                                                      \
     {qk_bf_1x##NP##_##DEC, qk_bf_2x##NP##_##DEC, qk_bf_3x##NP##_##DEC, qk_bf_4x##NP##_##DEC,                         \
      qk_bf_5x##NP##_##DEC, qk_bf_6x##NP##_##DEC, qk_bf_7x##NP##_##DEC, qk_bf_8x##NP##_##DEC}
-static const qk_bf_fn qk_bf_tiles[2][2][8] = {{QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}, {QK_BT_TAB(1, 1), QK_BT_TAB(2, 1)}};
+static const qk_bf_fn qk_bf_tiles[3][2][8] = {
+    {QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}, {QK_BT_TAB(1, 1), QK_BT_TAB(2, 1)}, {QK_BT_TAB(1, 2), QK_BT_TAB(2, 2)}};
 
 /* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
 static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
     const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
+    const int normal = finite && !P->fp8_sub;
     for (int p = 0; p < np; p++) {
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
         for (int64_t c = 0; c < P->g / 4; c++) {
             __m512i p01, p23;
-            qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p01, &p23);
+            if (normal) qk_x86_fp8_quad_bf16(src + c * 64, e4m3, 1, 1, &p01, &p23);
+            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, 0, &p01, &p23);
             _mm512_store_si512(d + c * 128, p01);
             _mm512_store_si512(d + c * 128 + 64, p23);
         }
@@ -108,6 +111,7 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 8 ? 8 : P->tune->mr;
     const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
+    const int normal = !P->fp8_nan && !P->fp8_sub;
     int slot = -1;
     uint8_t *ub = m1 - m0 > mr && P->ubufs ? qk_x86_ubuf_take(P->ubufs, &slot) : NULL;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
@@ -127,7 +131,7 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
             }
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_bf_tiles[ub ? 0 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
+                qk_bf_tiles[ub ? 0 : normal ? 2 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
                                                           y + r * ldy + nn, ldy, lm);
             }
         }

@@ -357,6 +357,9 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                     grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
                     if ((f == QKERN_FP8_E4M3 && (c[k] & 0x7F) == 0x7F) || (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0x7C))
                         P->fp8_nan = 1;
+                    if ((f == QKERN_FP8_E4M3 && (c[k] & 0x78) == 0 && (c[k] & 0x07)) ||
+                        (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0 && (c[k] & 0x03)))
+                        P->fp8_sub = 1;
                 }
             } else {
                 const uint8_t x8 = P->nib_x8 ? 8 : 0;

@@ -80,6 +80,8 @@ typedef struct qk_x86_packed {
                                the f16 decode would read as 480 (float-mode GEMVs keep the
                                bitwise decode, FP8 × FP8 packs patch it), or E5M2 Inf / NaN,
                                which the float-mode tiles' shift decode would read as finite */
+    int fp8_sub;            /* the codes include an FP8 subnormal (exponent 0, mantissa ≠ 0): FP8 × FP8
+                               then widens through f32 (exact for them) instead of the word decode */
     const struct qk_x86_tune *tune;
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 / FP8 × FP8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
