@@ -16,9 +16,12 @@ QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
     const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
     const int sh = e5m2 ? 21 : 20;
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(a, sh), _mm512_set1_epi32(1));
-    __m512i normal = _mm512_sub_epi32(
-        _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(a, _mm512_set1_epi32(e5m2 ? 0xfffff : 0x7ffff)), lsb), sh),
-        _mm512_set1_epi32(e5m2 ? (112 << 2) : (120 << 3)));
+    /* ((a + half − 1 + lsb) >> sh) − rebias, the rebias subtracted before the shift (it is a
+     * multiple of 2^sh): every lane that keeps this code has a ≥ the smallest normal, so the
+     * sum stays positive */
+    __m512i normal = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(a, _mm512_set1_epi32(e5m2 ? 0xfffff - (112 << 23) : 0x7ffff - (120 << 23))), lsb),
+        sh);
     __m512i sub = _mm512_sub_epi32(
         _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(e5m2 ? 0x1p7f : 0x1p14f))),
         _mm512_set1_epi32(e5m2 ? 0x43000000 : 0x46800000));
