@@ -25,18 +25,6 @@
 
 /* ---- activation quantisation ------------------------------------------------------- */
 
-/* max |x| over the finite elements (NaN and ±Inf ignored), as qk_int_amax. */
-static float qk_x86_absmax(const float *x, int64_t k) {
-    __m512 m = _mm512_setzero_ps();
-    const __m512 big = _mm512_set1_ps(FLT_MAX);
-    for (int64_t i = 0; i < k; i += 16) {
-        __mmask16 t = k - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
-        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(t, x + i));
-        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
-    }
-    return _mm512_reduce_max_ps(m);
-}
-
 /* qk_i8_quant on 16 lanes: v = x·inv, NaN → 0, clamp to ±127 in f32, RNE (cvtps under
  * the default MXCSR), then + 128 so the byte is unsigned for vpdpbusd. */
 static void qk_x86_quant_i8_row(const float *x, int64_t k, int64_t kp, float ix, uint8_t *q) {
@@ -136,7 +124,7 @@ void qk_x86_prepare_act__avx512vnni(const qk_x86_packed *P, const float *x, int6
         }
         case QKERN_ACT_I8_DYNAMIC: {
             float sx, ix;
-            qk_i8_params(qk_x86_absmax(xr, K), &sx, &ix);
+            qk_i8_params(qk_x86_amax_finite(xr, K), &sx, &ix);
             qk_x86_quant_i8_row(xr, K, kp, ix, row);
             sc[0] = sx;
             if (qk_x86_act_signed(P)) qk_x86_act_signed_row(P, row, qbytes);

@@ -37,19 +37,6 @@ QK_AI __m512i qk_enc(__m512 x, const int e5m2, const int saturate) {
     return _mm512_mask_mov_epi32(code, nan, _mm512_set1_epi32(0x7F));
 }
 
-/* max |x| over the finite elements, as qk_fp8_amax_finite (lanes hold |x| ≥ +0, so the
- * max is the same value in any order). */
-static float qk_amax_finite(const float *x, int64_t n) {
-    __m512 m = _mm512_setzero_ps();
-    const __m512 big = _mm512_set1_ps(FLT_MAX);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(t, x + i));
-        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
-    }
-    return _mm512_reduce_max_ps(m);
-}
-
 /* min / max over the finite elements with 0 included, as qk_int_range: a lane takes v
  * only when v < lo (v > hi) strictly, so no lane holds −0 and the cross-lane min / max is
  * the scalar loop's value. */
@@ -73,7 +60,7 @@ void qk_x86_tensor_reduce__avx512vnni(qkern_format f, const float *src, size_t n
         qk_range_finite(src, (int64_t)n, lo, hi);
     } else {
         *lo = 0.0f;
-        *hi = qk_amax_finite(src, (int64_t)n);
+        *hi = qk_x86_amax_finite(src, (int64_t)n);
     }
 }
 
@@ -93,7 +80,7 @@ static void qk_row(const float *x, uint8_t *q, int64_t n, float inv, const int e
 }
 
 void qk_x86_fp8_act_row__avx512vnni(const float *x, int64_t k, int64_t kp, int e5m2, float *sx, uint16_t *bf) {
-    const float scale = qk_fp8_scale_for_amax(qk_amax_finite(x, k), e5m2 ? QK_FP8_E5M2_MAX : QK_FP8_E4M3_MAX);
+    const float scale = qk_fp8_scale_for_amax(qk_x86_amax_finite(x, k), e5m2 ? QK_FP8_E5M2_MAX : QK_FP8_E4M3_MAX);
     const __m512 vi = _mm512_set1_ps(1.0f / scale);
     for (int64_t i = 0; i < kp; i += 16) {
         int64_t live = k - i < 0 ? 0 : k - i;
@@ -136,7 +123,7 @@ void qk_x86_quant_fp8__avx512vnni(const float *src, const qkern_qtensor *dst, co
         if (L->group == 0 || static_scales) {
             memcpy(&scale, (const char *)dst->scales + slot * 4, 4);
         } else {
-            scale = qk_fp8_scale_for_amax(qk_amax_finite(x, cols), fmax);
+            scale = qk_fp8_scale_for_amax(qk_x86_amax_finite(x, cols), fmax);
             memcpy((char *)dst->scales + slot * 4, &scale, 4);
         }
         const float inv = 1.0f / scale;

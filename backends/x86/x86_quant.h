@@ -6,6 +6,7 @@
 #include "kernels/format_internal.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) /* the kernel files, built with the AVX-512 flags */
+#include <float.h>
 #include <immintrin.h>
 /* 64 codes in four vectors of int32 → 64 bytes in order: two saturating packs (signed for
  * int8 codes in −128..127, unsigned for 0..255; exact in range) and one dword permute
@@ -16,6 +17,19 @@ static inline __attribute__((always_inline)) __m512i qk_x86_bytes64(__m512i c0, 
     const __m512i b = is_signed ? _mm512_packs_epi16(_mm512_packs_epi32(c0, c1), _mm512_packs_epi32(c2, c3))
                                 : _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3));
     return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+}
+
+/* max |x| over the finite elements (NaN and ±Inf ignored; 0 if none), the value of
+ * qk_int_amax and qk_fp8_amax_finite: lanes hold |x| ≥ +0, so any order gives it. */
+static inline __attribute__((always_inline)) float qk_x86_amax_finite(const float *x, int64_t n) {
+    __m512 m = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 t = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(t, x + i));
+        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), m, a);
+    }
+    return _mm512_reduce_max_ps(m);
 }
 #endif
 
