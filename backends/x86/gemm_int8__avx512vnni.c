@@ -415,13 +415,14 @@ typedef void (*qk_x86_run_fn)(const qk_x86_packed *P, const uint8_t *act, size_t
     "vpxord %%zmm18, %%zmm18, %%zmm18\n\t vpxord %%zmm19, %%zmm19, %%zmm19\n\t"                               \
     "vpxord %%zmm20, %%zmm20, %%zmm20\n\t vpxord %%zmm21, %%zmm21, %%zmm21\n\t"                               \
     "vpxord %%zmm22, %%zmm22, %%zmm22\n\t vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-#define QK_Q6_SUMS_STORE                                                                                   \
-    "vmovups %%zmm12, 0(%[out])\n\t vmovups %%zmm13, 64(%[out])\n\t"                                         \
-    "vmovups %%zmm14, 128(%[out])\n\t vmovups %%zmm15, 192(%[out])\n\t"                                      \
-    "vmovups %%zmm16, 256(%[out])\n\t vmovups %%zmm17, 320(%[out])\n\t"                                      \
-    "vmovups %%zmm18, 384(%[out])\n\t vmovups %%zmm19, 448(%[out])\n\t"                                      \
-    "vmovups %%zmm20, 512(%[out])\n\t vmovups %%zmm21, 576(%[out])\n\t"                                      \
-    "vmovups %%zmm22, 640(%[out])\n\t vmovups %%zmm23, 704(%[out])\n\t"
+/* B: the asm operand that holds out's address */
+#define QK_Q6_SUMS_STORE(B)                                                                                \
+    "vmovups %%zmm12, 0(%[" B "])\n\t vmovups %%zmm13, 64(%[" B "])\n\t"                                     \
+    "vmovups %%zmm14, 128(%[" B "])\n\t vmovups %%zmm15, 192(%[" B "])\n\t"                                  \
+    "vmovups %%zmm16, 256(%[" B "])\n\t vmovups %%zmm17, 320(%[" B "])\n\t"                                  \
+    "vmovups %%zmm18, 384(%[" B "])\n\t vmovups %%zmm19, 448(%[" B "])\n\t"                                  \
+    "vmovups %%zmm20, 512(%[" B "])\n\t vmovups %%zmm21, 576(%[" B "])\n\t"                                  \
+    "vmovups %%zmm22, 640(%[" B "])\n\t vmovups %%zmm23, 704(%[" B "])\n\t"
 #define QK_Q6_COMP(C)                                                                                      \
     "vmovdqa64 " C "(%[c0]), %%zmm0\n\t vmovdqa64 " C "(%[c1]), %%zmm1\n\t"                                \
     "vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm1, %%zmm3\n\t vmovdqa64 %%zmm0, %%zmm4\n\t"               \
@@ -503,7 +504,7 @@ static void qk_q8_q4_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "add $64, %[x0]\n\t add $64, %[x3]\n\t add $8, %[d0]\n\t add $8, %[d3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
         "3:\n\t"
-        QK_Q6_SUMS_STORE
+        QK_Q6_SUMS_STORE("out")
         : QK_Q6_PTR_OPERANDS(q)
         : QK_Q6_RB(q), [out] "r"(out), [hin] "m"(hin)
         : QK_Q6_CLOBBERS);
@@ -536,7 +537,7 @@ static void qk_q8_q8_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
         "add $544, %[w0]\n\t add $544, %[w1]\n\t add $64, %[c0]\n\t add $64, %[c1]\n\t"
         "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
-        QK_Q6_SUMS_STORE
+        QK_Q6_SUMS_STORE("out")
         : QK_Q6_PTR_OPERANDS(q)
         : QK_Q6_RB(q), [out] "r"(out)
         : QK_Q6_CLOBBERS);
@@ -582,7 +583,7 @@ static void qk_q81_q41_6x2_asm(const qk_x86_packed *P, const uint8_t *act, size_
         "add $32, %[x0]\n\t add $32, %[x3]\n\t add $4, %[d0]\n\t add $4, %[d3]\n\t"
         "add $4, %[s0]\n\t add $4, %[s3]\n\t"
         "dec %[n]\n\t jnz 1b\n\t"
-        QK_Q6_SUMS_STORE
+        QK_Q6_SUMS_STORE("out")
         : QK_Q6_PTR_OPERANDS(q), [s0] "+r"(s0), [s3] "+r"(s3)
         : QK_Q6_RB(q), [out] "r"(out), [nib] "m"(nib)
         : QK_Q6_CLOBBERS);
@@ -883,18 +884,7 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
     __m512 out[12];
     __m512 *outp = out;
     __asm__ volatile(
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        QK_Q6_SUMS_ZERO
         "1:\n\t"
         "vmovdqa64 (%[c0]), %%zmm0\n\t vmovdqa64 (%[c1]), %%zmm1\n\t"
         "vmovdqa64 (%[c0]), %%zmm2\n\t vmovdqa64 (%[c1]), %%zmm3\n\t"
@@ -937,18 +927,7 @@ static void qk_u_i8_6x2_asm(const qk_x86_packed *P, const uint8_t *ub, const uin
         "dec %[n]\n\t"
         "jnz 1b\n\t"
         "mov %[outp], %[u0]\n\t"
-        "vmovups %%zmm12, 0(%[u0])\n\t"
-        "vmovups %%zmm13, 64(%[u0])\n\t"
-        "vmovups %%zmm14, 128(%[u0])\n\t"
-        "vmovups %%zmm15, 192(%[u0])\n\t"
-        "vmovups %%zmm16, 256(%[u0])\n\t"
-        "vmovups %%zmm17, 320(%[u0])\n\t"
-        "vmovups %%zmm18, 384(%[u0])\n\t"
-        "vmovups %%zmm19, 448(%[u0])\n\t"
-        "vmovups %%zmm20, 512(%[u0])\n\t"
-        "vmovups %%zmm21, 576(%[u0])\n\t"
-        "vmovups %%zmm22, 640(%[u0])\n\t"
-        "vmovups %%zmm23, 704(%[u0])\n\t"
+        QK_Q6_SUMS_STORE("u0")
         : [u0] "+r"(u0), [u1] "+r"(u1), [s0] "+r"(s0), [s1] "+r"(s1), [c0] "+r"(c0), [c1] "+r"(c1), [x0] "+r"(x0),
           [x3] "+r"(x3), [n] "+r"(n), [k] "=&r"(k)
         : [rb] "r"(srb), [gb] "m"(sgb), [nc4] "m"(nc4), [ncr] "m"(ncr), [outp] "m"(outp)
