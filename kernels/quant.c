@@ -58,8 +58,7 @@ static qkern_status qk_tensor_params_parallel(qkern_context *ctx, const qk_backe
     /* the formats with a per-tensor rule; the one-pass call reports the others as unsupported */
     if (d->format != QKERN_I8_ASYM && d->format != QKERN_FP8_E4M3 && d->format != QKERN_FP8_E5M2)
         return qk_tensor_params__scalar(d, x, n, scale, zero);
-    qk_range_task t = {slot->b->threaded && slot->b->tensor_reduce ? slot->b->tensor_reduce : qk_tensor_reduce__scalar,
-                       d->format, x, n, (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS, {0}, {0}};
+    qk_range_task t = {slot->b->tensor_reduce ? slot->b->tensor_reduce : qk_tensor_reduce__scalar, d->format, x, n, (n + QK_RANGE_CHUNKS - 1) / QK_RANGE_CHUNKS, {0}, {0}};
     if (t.chunk < ((size_t)1 << 18)) t.chunk = (size_t)1 << 18; /* a chunk amortises its task */
     const int64_t chunks = (int64_t)((n + t.chunk - 1) / t.chunk);
     qk_parallel_for(ctx, qk_range_run, &t, chunks);
