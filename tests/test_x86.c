@@ -604,7 +604,7 @@ END_TEST
 START_TEST(test_fp8_pairs) {
     if (!have_x86()) return;
     const qkern_format f = _i & 1 ? QKERN_FP8_E5M2 : QKERN_FP8_E4M3;
-    const int with_nan = _i < 2, normal_only = _i >= 4;
+    const int with_nan = _i < 2, normal_only = _i >= 4; /* 6, 7: and a few subnormals */
     const wcase c = {f, QKERN_GROUP_ROW, 0, f == QKERN_FP8_E4M3 ? QKERN_ACT_FP8_E5M2 : QKERN_ACT_FP8_E4M3};
     const int64_t n = 40, m = 20;
     qkern_context *cx = ctx_named("x86", 1), *cs = ctx_named("scalar", 1);
@@ -618,6 +618,18 @@ START_TEST(test_fp8_pairs) {
             for (int64_t i = 0; i < n * k; i++)
                 if ((d[i] & emask) == 0 && (d[i] & 0x7F)) d[i] = (uint8_t)((d[i] & 0x80) | smallest);
             for (int64_t j = 0; j < n; j++) d[j * k + (j * 5 + 1) % k] = j & 1 ? 0x80 : 0x00;
+        }
+        if (_i >= 6) { /* a few subnormals among normal codes: only their chunks leave the word
+                        * decode (fp8_sub); their columns hold nothing else, so a subnormal read
+                        * as a normal (or a bit for the wrong chunk) moves y by tens of per cent */
+            uint8_t *d = b.t.data;
+            const uint8_t s1 = f == QKERN_FP8_E4M3 ? 0x03 : 0x01, s2 = f == QKERN_FP8_E4M3 ? 0x86 : 0x83;
+            const int64_t cols[3] = {0, 17, n - 1}, at[3][2] = {{0, k - 1}, {9, 10}, {k / 2, k / 2 + 4}};
+            for (int i = 0; i < 3; i++) {
+                memset(d + cols[i] * k, 0, (size_t)k);
+                d[cols[i] * k + at[i][0]] = s1;
+                d[cols[i] * k + at[i][1]] = s2;
+            }
         }
         float *x = malloc(sizeof(float) * (size_t)(m * k));
         float *y1 = malloc(sizeof(float) * (size_t)(m * n)), *y2 = malloc(sizeof(float) * (size_t)(m * n));
@@ -867,7 +879,7 @@ static Suite *x86_suite(void) {
     tcase_add_loop_test(t, test_mm_bound, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_f32_tile_geometries, 0, N_MM_CASES);
     tcase_add_loop_test(t, test_fp8_float_specials, 0, 4);
-    tcase_add_loop_test(t, test_fp8_pairs, 0, 6);
+    tcase_add_loop_test(t, test_fp8_pairs, 0, 8);
     tcase_add_loop_test(t, test_mm_threads_identical, 0, (int)(sizeof thread_cases / sizeof thread_cases[0]));
     if (have_amx()) printf("x86 AMX: exercised (AMX-INT8 present, tile state granted)\n");
     else printf("x86 AMX: skipped, %s\n", (qkern_cpu_features() & QKERN_CPU_AMX_INT8) ? "the OS did not grant the tile state"

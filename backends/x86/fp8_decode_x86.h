@@ -45,7 +45,7 @@ static inline __attribute__((always_inline)) __m512 qk_x86_fp8_lane_f32(__m512i 
 /* One c4 chunk of FP8 codes at src (64 bytes: 16 columns × 4 k) as the BF16 pairs of
  * vdpbf16ps: *p01 lane j = (k0, k1) of column j, *p23 = (k2, k3), the even k in the low
  * half. BF16 is f32's top half, exact here.
- * normal: the pack holds only normal codes and zeros (no subnormal, Inf or NaN). Then each
+ * normal: the chunk holds only normal codes and zeros (no subnormal, Inf or NaN). Then each
  * code is widened in its own 16-bit lane: one byte shuffle puts it in the high half of the
  * word it becomes, an arithmetic shift and a mask leave S.EEEE.MMM (S.EEEEE.MM) as BF16's
  * sign, low exponent bits and top mantissa bits, and the exponent bias (+120, +112) is one

@@ -14,9 +14,10 @@
 #define QK_AI __attribute__((always_inline)) static inline
 
 /* MR rows × NP panels over all of K. DEC 1: the weights are the pack's FP8 codes (panel p
- * at codes + p·cstride, 64 bytes per 4 k), widened here; DEC 2: the same, for a pack of
- * normal codes and zeros only (the word decode); DEC 0: BF16 pairs already widened into a
- * buffer (64 bytes per k pair). Same products and order every way, so the same bytes out. */
+ * at codes + p·cstride, 64 bytes per 4 k), widened here through f32; DEC 2: the same for a
+ * pack without Inf / NaN, each chunk by the word decode unless fp8_sub marks a subnormal in
+ * it; DEC 0: BF16 pairs already widened into a buffer (64 bytes per k pair). Same products
+ * and order every way, so the same bytes out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
                             size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
                             const int NP, const int DEC) {
@@ -32,8 +33,10 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         __m512i w[2][2];
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) {
-            if (DEC) {
-                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, DEC == 2, &w[p][0], &w[p][1]);
+            if (DEC == 2 && !qk_x86_fp8_sub_at(P, p0 + p, c)) {
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, 1, 1, &w[p][0], &w[p][1]);
+            } else if (DEC) {
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, 0, &w[p][0], &w[p][1]);
             } else {
                 w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
                 w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
@@ -87,13 +90,12 @@ static const qk_bf_fn qk_bf_tiles[3][2][8] = {
 /* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
 static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
     const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
-    const int normal = finite && !P->fp8_sub;
     for (int p = 0; p < np; p++) {
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
         for (int64_t c = 0; c < P->g / 4; c++) {
             __m512i p01, p23;
-            if (normal) qk_x86_fp8_quad_bf16(src + c * 64, e4m3, 1, 1, &p01, &p23);
+            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_bf16(src + c * 64, e4m3, 1, 1, &p01, &p23);
             else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, 0, &p01, &p23);
             _mm512_store_si512(d + c * 128, p01);
             _mm512_store_si512(d + c * 128 + 64, p23);
@@ -111,7 +113,7 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
     const int64_t nb = P->tune->n_block > 0 ? P->tune->n_block : n1 - n0;
     const int mr = P->tune->mr < 1 ? 1 : P->tune->mr > 8 ? 8 : P->tune->mr;
     const int tnp = P->tune->nr_panels >= 2 ? 2 : 1;
-    const int normal = !P->fp8_nan && !P->fp8_sub;
+    const int words = !P->fp8_nan; /* the word decode, chunk by chunk (DEC 2) */
     int slot = -1;
     uint8_t *ub = m1 - m0 > mr && P->ubufs ? qk_x86_ubuf_take(P->ubufs, &slot) : NULL;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
@@ -131,7 +133,7 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
             }
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_bf_tiles[ub ? 0 : normal ? 2 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
+                qk_bf_tiles[ub ? 0 : words ? 2 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
                                                           y + r * ldy + nn, ldy, lm);
             }
         }

@@ -315,6 +315,10 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     }
     P->w = qk_packed_alloc(total);
     P->bias = aligned_alloc(64, (size_t)P->panels * QK_X86_NR * sizeof(float));
+    if (P->bits == 16) {
+        P->fp8_sub_stride = ((size_t)(P->groups * P->g) / 4 + 7) / 8;
+        P->fp8_sub = calloc((size_t)P->panels, P->fp8_sub_stride);
+    }
     int int_act = act == QKERN_ACT_I8_DYNAMIC || act == QKERN_ACT_Q8_0 || act == QKERN_ACT_Q8_1 ||
                   act == QKERN_ACT_LLM_INT8;
     P->nib_x8 = int_act && P->codes == QK_X86_NIB && P->zero_mode == 1;
@@ -336,7 +340,7 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
     r.scale = malloc((size_t)P->groups * sizeof(uint32_t));
     r.zero = malloc((size_t)P->groups);
     r.min = malloc((size_t)P->groups * sizeof(uint16_t));
-    if (!P->w || !P->bias || (int_act && !P->comp) || (want_ubufs && !P->ubufs) || !r.code || !r.scale || !r.zero || !r.min) {
+    if (!P->w || !P->bias || (P->bits == 16 && !P->fp8_sub) || (int_act && !P->comp) || (want_ubufs && !P->ubufs) || !r.code || !r.scale || !r.zero || !r.min) {
         free(r.code); free(r.scale); free(r.zero); free(r.min);
         qk_x86_packed_free(P);
         return qk_error(QKERN_OUT_OF_MEMORY, "x86 pack: no memory for %zu packed bytes", total);
@@ -357,9 +361,9 @@ qkern_status qk_x86_pack(const qkern_qtensor *w, const qkern_matmul_options *opt
                     grp[(k / 4) * 64 + j * 4 + k % 4] = c[k];
                     if ((f == QKERN_FP8_E4M3 && (c[k] & 0x7F) == 0x7F) || (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0x7C))
                         P->fp8_nan = 1;
-                    if ((f == QKERN_FP8_E4M3 && (c[k] & 0x78) == 0 && (c[k] & 0x07)) ||
-                        (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0 && (c[k] & 0x03)))
-                        P->fp8_sub = 1;
+                    if (P->fp8_sub && ((f == QKERN_FP8_E4M3 && (c[k] & 0x78) == 0 && (c[k] & 0x07)) ||
+                                       (f == QKERN_FP8_E5M2 && (c[k] & 0x7C) == 0 && (c[k] & 0x03))))
+                        qk_x86_fp8_sub_set(P, p, (G * P->g + k) / 4);
                 }
             } else {
                 const uint8_t x8 = P->nib_x8 ? 8 : 0;
@@ -426,6 +430,7 @@ void qk_x86_packed_free(qk_x86_packed *P) {
     free(P->w);
     free(P->comp);
     free(P->bias);
+    free(P->fp8_sub);
     qk_x86_ubuf_pool_free(P->ubufs);
     free(P);
 }
