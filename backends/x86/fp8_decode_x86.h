@@ -42,31 +42,46 @@ static inline __attribute__((always_inline)) __m512 qk_x86_fp8_lane_f32(__m512i 
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
 }
 
+/* The word decode's constants (below), built once per tile. */
+typedef struct qk_x86_fp8_words {
+    __m512i c01, c23, mask, bias, nz;
+} qk_x86_fp8_words;
+
+static inline __attribute__((always_inline)) qk_x86_fp8_words qk_x86_fp8_words_init(int e4m3) {
+    qk_x86_fp8_words W;
+    /* word 2j of p01 ← byte 4j (k0), word 2j+1 ← byte 4j+1 (k1), each in the high half; p23 k2, k3 */
+    W.c01 = _mm512_set4_epi32(0x0D800C80, 0x09800880, 0x05800480, 0x01800080);
+    W.c23 = _mm512_set4_epi32(0x0F800E80, 0x0B800A80, 0x07800680, 0x03800280);
+    W.mask = _mm512_set1_epi16((short)(e4m3 ? 0x87F0 : 0x8FE0));
+    W.bias = _mm512_set1_epi16((short)(e4m3 ? 120 << 7 : 112 << 7));
+    W.nz = _mm512_set1_epi16(0x7FFF);
+    return W;
+}
+
 /* One c4 chunk of FP8 codes at src (64 bytes: 16 columns × 4 k) as the BF16 pairs of
  * vdpbf16ps: *p01 lane j = (k0, k1) of column j, *p23 = (k2, k3), the even k in the low
  * half. BF16 is f32's top half, exact here.
- * normal: the chunk holds only normal codes and zeros (no subnormal, Inf or NaN). Then each
- * code is widened in its own 16-bit lane: one byte shuffle puts it in the high half of the
- * word it becomes, an arithmetic shift and a mask leave S.EEEE.MMM (S.EEEEE.MM) as BF16's
- * sign, low exponent bits and top mantissa bits, and the exponent bias (+120, +112) is one
- * add, skipped for ±0: 10 operations per 64 codes where the f32 route below takes 19
- * (Zen 4, in L1: 7.0 against 12.4 cycles per chunk with its two vdpbf16ps). */
-static inline __attribute__((always_inline)) void qk_x86_fp8_quad_bf16(const uint8_t *src, int e4m3, int finite,
-                                                                       int normal, __m512i *p01, __m512i *p23) {
+ * The word decode (qk_x86_fp8_quad_words), for a chunk of normal codes and zeros only (no
+ * subnormal, Inf or NaN): each code is widened in its own 16-bit lane: one byte shuffle
+ * puts it in the high half of the word it becomes, an arithmetic shift and a mask leave
+ * S.EEEE.MMM (S.EEEEE.MM) as BF16's sign, low exponent bits and top mantissa bits, and the
+ * exponent bias (+120, +112) is one add, skipped for ±0: 10 operations per 64 codes where
+ * the f32 route (qk_x86_fp8_quad_bf16) takes 19 (Zen 4, in L1: 7.0 against 12.4 cycles
+ * per chunk with its two vdpbf16ps). */
+static inline __attribute__((always_inline)) void qk_x86_fp8_quad_words(const uint8_t *src, int e4m3,
+                                                                        const qk_x86_fp8_words *W, __m512i *p01,
+                                                                        __m512i *p23) {
     const __m512i v = _mm512_loadu_si512(src);
-    if (normal) {
-        /* word 2j of p01 ← byte 4j (k0), word 2j+1 ← byte 4j+1 (k1), each in the high half; p23 k2, k3 */
-        const __m512i c01 = _mm512_set4_epi32(0x0D800C80, 0x09800880, 0x05800480, 0x01800080);
-        const __m512i c23 = _mm512_set4_epi32(0x0F800E80, 0x0B800A80, 0x07800680, 0x03800280);
-        const __m512i mask = _mm512_set1_epi16((short)(e4m3 ? 0x87F0 : 0x8FE0));
-        const __m512i bias = _mm512_set1_epi16((short)(e4m3 ? 120 << 7 : 112 << 7));
-        const __m512i nz = _mm512_set1_epi16(0x7FFF);
-        __m512i a = _mm512_and_si512(_mm512_srai_epi16(_mm512_shuffle_epi8(v, c01), e4m3 ? 4 : 3), mask);
-        __m512i b = _mm512_and_si512(_mm512_srai_epi16(_mm512_shuffle_epi8(v, c23), e4m3 ? 4 : 3), mask);
-        *p01 = _mm512_mask_add_epi16(a, _mm512_test_epi16_mask(a, nz), a, bias);
-        *p23 = _mm512_mask_add_epi16(b, _mm512_test_epi16_mask(b, nz), b, bias);
-        return;
-    }
+    __m512i a = _mm512_and_si512(_mm512_srai_epi16(_mm512_shuffle_epi8(v, W->c01), e4m3 ? 4 : 3), W->mask);
+    __m512i b = _mm512_and_si512(_mm512_srai_epi16(_mm512_shuffle_epi8(v, W->c23), e4m3 ? 4 : 3), W->mask);
+    *p01 = _mm512_mask_add_epi16(a, _mm512_test_epi16_mask(a, W->nz), a, W->bias);
+    *p23 = _mm512_mask_add_epi16(b, _mm512_test_epi16_mask(b, W->nz), b, W->bias);
+}
+
+/* Any chunk (finite: the pack holds no Inf / NaN), through f32. */
+static inline __attribute__((always_inline)) void qk_x86_fp8_quad_bf16(const uint8_t *src, int e4m3, int finite,
+                                                                       __m512i *p01, __m512i *p23) {
+    const __m512i v = _mm512_loadu_si512(src);
     __m512i f[4];
     for (int t = 0; t < 4; t++) f[t] = _mm512_castps_si512(qk_x86_fp8_lane_f32(v, t, e4m3, finite));
     const __mmask32 odd = 0xAAAAAAAAu; /* the high word of each dword lane */

@@ -20,10 +20,11 @@
  * and order every way, so the same bytes out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
                             size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
-                            const int NP, const int DEC) {
+                            const int NP, const int DEC, const int E4M3) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
+    const int finite = !P->fp8_nan;
+    const qk_x86_fp8_words W = qk_x86_fp8_words_init(E4M3);
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
@@ -34,9 +35,9 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) {
             if (DEC == 2 && !qk_x86_fp8_sub_at(P, p0 + p, c)) {
-                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, 1, 1, &w[p][0], &w[p][1]);
+                qk_x86_fp8_quad_words(codes + (size_t)p * cstride + c * 64, E4M3, &W, &w[p][0], &w[p][1]);
             } else if (DEC) {
-                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, e4m3, finite, 0, &w[p][0], &w[p][1]);
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, E4M3, finite, &w[p][0], &w[p][1]);
             } else {
                 w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
                 w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
@@ -71,32 +72,40 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
 
 typedef void (*qk_bf_fn)(const qk_x86_packed *, const uint8_t *, size_t, size_t, const uint8_t *, size_t, int64_t,
                          float *, int64_t, __mmask16);
-#define QK_BT(MR, NP, DEC)                                                                                      \
-    static void qk_bf_##MR##x##NP##_##DEC(const qk_x86_packed *P, const uint8_t *a, size_t rb, size_t qb,           \
-                                          const uint8_t *codes, size_t cs, int64_t p0, float *y, int64_t ldy,        \
-                                          __mmask16 lm) {                                                            \
-        qk_x86_tile_bf16(P, a, rb, qb, codes, cs, p0, y, ldy, lm, MR, NP, DEC);                                     \
+/* One function per rows × panels × decode × format: the format fixes the word decode's
+ * shift and masks, which as run-time values were re-broadcast inside the K loop. */
+#define QK_BT(MR, NP, DEC, E)                                                                                   \
+    static void qk_bf_##MR##x##NP##_##DEC##E(const qk_x86_packed *P, const uint8_t *a, size_t rb, size_t qb,        \
+                                             const uint8_t *codes, size_t cs, int64_t p0, float *y, int64_t ldy,     \
+                                             __mmask16 lm) {                                                         \
+        qk_x86_tile_bf16(P, a, rb, qb, codes, cs, p0, y, ldy, lm, MR, NP, DEC, E);                                  \
     }
-#define QK_BT_ROWS(NP, DEC)                                                                                     \
-    QK_BT(1, NP, DEC) QK_BT(2, NP, DEC) QK_BT(3, NP, DEC) QK_BT(4, NP, DEC) QK_BT(5, NP, DEC) QK_BT(6, NP, DEC)     \
-    QK_BT(7, NP, DEC) QK_BT(8, NP, DEC)
-QK_BT_ROWS(1, 0) QK_BT_ROWS(2, 0) QK_BT_ROWS(1, 1) QK_BT_ROWS(2, 1) QK_BT_ROWS(1, 2) QK_BT_ROWS(2, 2)
-#define QK_BT_TAB(NP, DEC)                                                                                      \
-    {qk_bf_1x##NP##_##DEC, qk_bf_2x##NP##_##DEC, qk_bf_3x##NP##_##DEC, qk_bf_4x##NP##_##DEC,                         \
-     qk_bf_5x##NP##_##DEC, qk_bf_6x##NP##_##DEC, qk_bf_7x##NP##_##DEC, qk_bf_8x##NP##_##DEC}
-static const qk_bf_fn qk_bf_tiles[3][2][8] = {
-    {QK_BT_TAB(1, 0), QK_BT_TAB(2, 0)}, {QK_BT_TAB(1, 1), QK_BT_TAB(2, 1)}, {QK_BT_TAB(1, 2), QK_BT_TAB(2, 2)}};
+#define QK_BT_ROWS(NP, DEC, E)                                                                                  \
+    QK_BT(1, NP, DEC, E) QK_BT(2, NP, DEC, E) QK_BT(3, NP, DEC, E) QK_BT(4, NP, DEC, E) QK_BT(5, NP, DEC, E)        \
+    QK_BT(6, NP, DEC, E) QK_BT(7, NP, DEC, E) QK_BT(8, NP, DEC, E)
+QK_BT_ROWS(1, 0, 0) QK_BT_ROWS(2, 0, 0)
+QK_BT_ROWS(1, 1, 0) QK_BT_ROWS(2, 1, 0) QK_BT_ROWS(1, 1, 1) QK_BT_ROWS(2, 1, 1)
+QK_BT_ROWS(1, 2, 0) QK_BT_ROWS(2, 2, 0) QK_BT_ROWS(1, 2, 1) QK_BT_ROWS(2, 2, 1)
+#define QK_BT_TAB(NP, DEC, E)                                                                                   \
+    {qk_bf_1x##NP##_##DEC##E, qk_bf_2x##NP##_##DEC##E, qk_bf_3x##NP##_##DEC##E, qk_bf_4x##NP##_##DEC##E,             \
+     qk_bf_5x##NP##_##DEC##E, qk_bf_6x##NP##_##DEC##E, qk_bf_7x##NP##_##DEC##E, qk_bf_8x##NP##_##DEC##E}
+/* [decode][E4M3][panels − 1][rows − 1]; widened buffers (decode 0) are the same for both formats */
+static const qk_bf_fn qk_bf_tiles[3][2][2][8] = {
+    {{QK_BT_TAB(1, 0, 0), QK_BT_TAB(2, 0, 0)}, {QK_BT_TAB(1, 0, 0), QK_BT_TAB(2, 0, 0)}},
+    {{QK_BT_TAB(1, 1, 0), QK_BT_TAB(2, 1, 0)}, {QK_BT_TAB(1, 1, 1), QK_BT_TAB(2, 1, 1)}},
+    {{QK_BT_TAB(1, 2, 0), QK_BT_TAB(2, 2, 0)}, {QK_BT_TAB(1, 2, 1), QK_BT_TAB(2, 2, 1)}}};
 
 /* np panels from p0 widened to BF16 pairs at dst, panel p at dst + p·g·32. */
 static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, uint8_t *dst) {
     const int e4m3 = P->format == QKERN_FP8_E4M3, finite = !P->fp8_nan;
+    const qk_x86_fp8_words W = qk_x86_fp8_words_init(e4m3);
     for (int p = 0; p < np; p++) {
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
         for (int64_t c = 0; c < P->g / 4; c++) {
             __m512i p01, p23;
-            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_bf16(src + c * 64, e4m3, 1, 1, &p01, &p23);
-            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, 0, &p01, &p23);
+            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_words(src + c * 64, e4m3, &W, &p01, &p23);
+            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p01, &p23);
             _mm512_store_si512(d + c * 128, p01);
             _mm512_store_si512(d + c * 128 + 64, p23);
         }
@@ -133,7 +142,7 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
             }
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_bf_tiles[ub ? 0 : words ? 2 : 1][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
+                qk_bf_tiles[ub ? 0 : words ? 2 : 1][P->format == QKERN_FP8_E4M3][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
                                                           y + r * ldy + nn, ldy, lm);
             }
         }
