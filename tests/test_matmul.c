@@ -306,7 +306,7 @@ END_TEST
  * runs and alone, the last column too), on the backend under test: within the reference's
  * bound, like the few-outlier rows of the conformance suite. */
 START_TEST(test_llm_int8_many_outliers) {
-    const int64_t m = 6, n = 37, k = 320;
+    const int64_t m = 38, n = 37, k = 320; /* x86: a 32-row block and 6 rows (4 + 2) */
     qkern_context *ctx = qk_test_context(2), *sc = qk_scalar_ctx();
     qk_cf_qt w;
     qk_make_w(sc, (qkern_quant_desc){QKERN_I8, ROW, 0}, n, k, 21, &w);
