@@ -13,14 +13,15 @@
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-/* MR rows × NP panels over all of K. DEC 1: the weights are the pack's FP8 codes (panel p
+/* MR rows × NP panels over all of K, fetching the 2·pb bytes at next (the next panel pair;
+ * NULL: none) into L2 on the way. DEC 1: the weights are the pack's FP8 codes (panel p
  * at codes + p·cstride, 64 bytes per 4 k), widened here through f32; DEC 2: the same for a
  * pack without Inf / NaN, each chunk by the word decode unless fp8_sub marks a subnormal in
  * it; DEC 0: BF16 pairs already widened into a buffer (64 bytes per k pair). Same products
  * and order every way, so the same bytes out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
-                            size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const int MR,
-                            const int NP, const int DEC, const int E4M3) {
+                            size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *next,
+                            const int MR, const int NP, const int DEC, const int E4M3) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
     const int finite = !P->fp8_nan;
@@ -32,6 +33,10 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         for (int p = 0; p < NP; p++) acc[m][p] = _mm512_setzero_ps();
     for (int64_t c = 0; c < P->g / 4; c++) { /* 4 k: two k pairs */
         __m512i w[2][2];
+        if (next) { /* two lines per chunk: the pair's codes (2·64 B per chunk) */
+            _mm_prefetch((const char *)next + c * 128, _MM_HINT_T1);
+            _mm_prefetch((const char *)next + c * 128 + 64, _MM_HINT_T1);
+        }
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) {
             if (DEC == 2 && !qk_x86_fp8_sub_at(P, p0 + p, c)) {
@@ -71,14 +76,14 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
 }
 
 typedef void (*qk_bf_fn)(const qk_x86_packed *, const uint8_t *, size_t, size_t, const uint8_t *, size_t, int64_t,
-                         float *, int64_t, __mmask16);
+                         float *, int64_t, __mmask16, const uint8_t *);
 /* One function per rows × panels × decode × format: the format fixes the word decode's
  * shift and masks, which as run-time values were re-broadcast inside the K loop. */
 #define QK_BT(MR, NP, DEC, E)                                                                                   \
     static void qk_bf_##MR##x##NP##_##DEC##E(const qk_x86_packed *P, const uint8_t *a, size_t rb, size_t qb,        \
                                              const uint8_t *codes, size_t cs, int64_t p0, float *y, int64_t ldy,     \
-                                             __mmask16 lm) {                                                         \
-        qk_x86_tile_bf16(P, a, rb, qb, codes, cs, p0, y, ldy, lm, MR, NP, DEC, E);                                  \
+                                             __mmask16 lm, const uint8_t *next) {                                    \
+        qk_x86_tile_bf16(P, a, rb, qb, codes, cs, p0, y, ldy, lm, next, MR, NP, DEC, E);                            \
     }
 #define QK_BT_ROWS(NP, DEC, E)                                                                                  \
     QK_BT(1, NP, DEC, E) QK_BT(2, NP, DEC, E) QK_BT(3, NP, DEC, E) QK_BT(4, NP, DEC, E) QK_BT(5, NP, DEC, E)        \
@@ -140,10 +145,15 @@ void qk_x86_compute_fp8__avx512bf16(const qk_x86_packed *P, const uint8_t *scrat
                 codes = ub;
                 cstride = (size_t)P->g * 32;
             }
+            /* one tile of rows (M ≤ mr) streams the pack from DRAM: on Zen 4 the next pair's
+             * panels start streams the hardware prefetcher finds late (gemv8_prefetch) */
+            const uint8_t *next = !ub && P->tune->gemv8_prefetch && nn + np * QK_X86_NR < n1 && p0 + np + 1 < P->panels
+                                      ? P->w + (size_t)(p0 + np) * P->panel_bytes
+                                      : NULL;
             for (int64_t r = m0; r < m1; r += mr) {
                 int rows = (int)(m1 - r < mr ? m1 - r : mr);
-                qk_bf_tiles[ub ? 0 : words ? 2 : 1][P->format == QKERN_FP8_E4M3][np - 1][rows - 1](P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0,
-                                                          y + r * ldy + nn, ldy, lm);
+                qk_bf_tiles[ub ? 0 : words ? 2 : 1][P->format == QKERN_FP8_E4M3][np - 1][rows - 1](
+                    P, scratch + (size_t)r * rb, rb, qbytes, codes, cstride, p0, y + r * ldy + nn, ldy, lm, next);
             }
         }
     }
