@@ -33,7 +33,7 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         for (int p = 0; p < NP; p++) acc[m][p] = _mm512_setzero_ps();
     for (int64_t c = 0; c < P->g / 4; c++) { /* 4 k: two k pairs */
         __m512i w[2][2];
-        if (next) { /* two lines per chunk: the pair's codes (2·64 B per chunk) */
+        if (MR > 4 && next) { /* two lines per chunk: the pair's codes (2·64 B per chunk) */
             _mm_prefetch((const char *)next + c * 128, _MM_HINT_T1);
             _mm_prefetch((const char *)next + c * 128 + 64, _MM_HINT_T1);
         }
