@@ -624,7 +624,8 @@ START_TEST(test_fp8_pairs) {
                         * as a normal (or a bit for the wrong chunk) moves y by tens of per cent */
             uint8_t *d = b.t.data;
             const uint8_t s1 = f == QKERN_FP8_E4M3 ? 0x03 : 0x01, s2 = f == QKERN_FP8_E4M3 ? 0x86 : 0x83;
-            const int64_t cols[3] = {0, 17, n - 1}, at[3][2] = {{0, k - 1}, {9, 10}, {k / 2, k / 2 + 4}};
+            /* column 0 in the last chunk only, so that panel 1 alone marks the first run of 8 */
+            const int64_t cols[3] = {0, 17, n - 1}, at[3][2] = {{k - 2, k - 1}, {9, 10}, {k / 2, k / 2 + 4}};
             for (int i = 0; i < 3; i++) {
                 memset(d + cols[i] * k, 0, (size_t)k);
                 d[cols[i] * k + at[i][0]] = s1;
