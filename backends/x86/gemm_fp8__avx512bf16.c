@@ -13,74 +13,53 @@
 
 #define QK_AI __attribute__((always_inline)) static inline
 
-/* Chunk c (4 k: two k pairs) of MR rows × NP panels into acc. DEC 0: BF16 pairs already
- * widened into a buffer (panel p at codes + p·cstride, 128 bytes per chunk); 1: the pack's
- * FP8 codes (64 bytes per chunk) widened through f32; 2: widened by the word decode (a
- * chunk that fp8_sub marks free of subnormals, no Inf / NaN in the pack); 3: 2 or 1 as
- * fp8_sub says for this chunk. */
-QK_AI void qk_x86_chunk_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, const uint8_t *codes, size_t cstride,
-                             int64_t p0, int64_t c, const uint8_t *next, const qk_x86_fp8_words *W, __m512 acc[8][2],
-                             const int MR, const int NP, const int DEC, const int E4M3) {
-    __m512i w[2][2];
-    if (MR > 4 && next) { /* two lines per chunk: the pair's codes (2·64 B per chunk) */
-        _mm_prefetch((const char *)next + c * 128, _MM_HINT_T1);
-        _mm_prefetch((const char *)next + c * 128 + 64, _MM_HINT_T1);
-    }
-#pragma GCC unroll 2
-    for (int p = 0; p < NP; p++) {
-        const uint8_t *src = codes + (size_t)p * cstride;
-        if (DEC == 2 || (DEC == 3 && !qk_x86_fp8_sub_at(P, p0 + p, c))) {
-            qk_x86_fp8_quad_words(src + c * 64, E4M3, W, &w[p][0], &w[p][1]);
-        } else if (DEC) {
-            qk_x86_fp8_quad_bf16(src + c * 64, E4M3, !P->fp8_nan, &w[p][0], &w[p][1]);
-        } else {
-            w[p][0] = _mm512_load_si512(src + c * 128);
-            w[p][1] = _mm512_load_si512(src + c * 128 + 64);
-        }
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++)
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-            int32_t xv;
-            memcpy(&xv, act + (size_t)m * rb + (2 * c + h) * 4, 4);
-            __m512i xb = _mm512_set1_epi32(xv);
-#pragma GCC unroll 2
-            for (int p = 0; p < NP; p++) acc[m][p] = _mm512_dpbf16_ps(acc[m][p], (__m512bh)xb, (__m512bh)w[p][h]);
-        }
-}
-
 /* MR rows × NP panels over all of K, fetching the 2·pb bytes at next (the next panel pair;
- * NULL: none) into L2 on the way. DEC 0 and 1 as qk_x86_chunk_bf16; DEC 2: a pack without
- * Inf / NaN, each run of 8 chunks by the word decode when fp8_sub marks none of them in
- * either panel (one byte test per run instead of a bit test per chunk and panel: the
- * one-row tile is short enough that a branch per chunk costs it 8 %), else chunk by chunk.
- * Same products and order every way, so the same bytes out. */
+ * NULL: none) into L2 on the way. DEC 1: the weights are the pack's FP8 codes (panel p
+ * at codes + p·cstride, 64 bytes per 4 k), widened here through f32; DEC 2: the same for a
+ * pack without Inf / NaN, each chunk by the word decode unless fp8_sub marks a subnormal in
+ * it; DEC 0: BF16 pairs already widened into a buffer (64 bytes per k pair). Same products
+ * and order every way, so the same bytes out. */
 QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t rb, size_t qbytes, const uint8_t *codes,
                             size_t cstride, int64_t p0, float *y, int64_t ldy, __mmask16 last_mask, const uint8_t *next,
                             const int MR, const int NP, const int DEC, const int E4M3) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
+    const int finite = !P->fp8_nan;
     const qk_x86_fp8_words W = qk_x86_fp8_words_init(E4M3);
-    const int64_t chunks = P->g / 4;
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++)
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) acc[m][p] = _mm512_setzero_ps();
-    int64_t c = 0;
-    if (DEC == 2) {
-        const uint8_t *s0 = P->fp8_sub + (size_t)p0 * P->fp8_sub_stride;
-        const uint8_t *s1 = NP == 2 ? s0 + P->fp8_sub_stride : s0;
-        for (; c + 8 <= chunks; c += 8) {
-            if ((s0[c / 8] | s1[c / 8]) == 0)
-#pragma GCC unroll 2
-                for (int i = 0; i < 8; i++) qk_x86_chunk_bf16(P, act, rb, codes, cstride, p0, c + i, next, &W, acc, MR, NP, 2, E4M3);
-            else
-                for (int i = 0; i < 8; i++) qk_x86_chunk_bf16(P, act, rb, codes, cstride, p0, c + i, next, &W, acc, MR, NP, 3, E4M3);
+    for (int64_t c = 0; c < P->g / 4; c++) { /* 4 k: two k pairs */
+        __m512i w[2][2];
+        if (MR > 4 && next) { /* two lines per chunk: the pair's codes (2·64 B per chunk) */
+            _mm_prefetch((const char *)next + c * 128, _MM_HINT_T1);
+            _mm_prefetch((const char *)next + c * 128 + 64, _MM_HINT_T1);
         }
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; p++) {
+            if (DEC == 2 && !qk_x86_fp8_sub_at(P, p0 + p, c)) {
+                qk_x86_fp8_quad_words(codes + (size_t)p * cstride + c * 64, E4M3, &W, &w[p][0], &w[p][1]);
+            } else if (DEC) {
+                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, E4M3, finite, &w[p][0], &w[p][1]);
+            } else {
+                w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
+                w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
+            }
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) {
+                int32_t xv;
+                memcpy(&xv, act + (size_t)m * rb + (2 * c + h) * 4, 4);
+                __m512i xb = _mm512_set1_epi32(xv);
+#pragma GCC unroll 2
+                for (int p = 0; p < NP; p++)
+                    acc[m][p] = _mm512_dpbf16_ps(acc[m][p], (__m512bh)xb, (__m512bh)w[p][h]);
+            }
     }
-    for (; c < chunks; c++) qk_x86_chunk_bf16(P, act, rb, codes, cstride, p0, c, next, &W, acc, MR, NP, DEC == 2 ? 3 : DEC, E4M3);
 #pragma GCC unroll 2
     for (int p = 0; p < NP; p++) {
         __m512 sw = _mm512_loadu_ps(pan + (size_t)p * pb + cb);
