@@ -306,10 +306,10 @@ void qk_x86_compute_fp8_f32__avx512vnni(const qk_x86_packed *P, const uint8_t *s
                 for (int t = 0; t < 4; t++) w[t] = qk_x86_fp8_lane_f32(v, t, e4m3, finite);
                 for (int m = 0; m < rows; m++) {
                     const uint16_t *xa = (const uint16_t *)(scratch + (size_t)(r + m) * rb);
-                    for (int t = 0; t < 4; t += 2) {
-                        __m512 x0 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + t] << 16)));
-                        __m512 x1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + t + 1] << 16)));
-                        acc[m] = _mm512_fmadd_ps(x1, w[t + 1], _mm512_fmadd_ps(x0, w[t], acc[m]));
+                    for (int h = 0; h < 2; h++) { /* the pairs (k0, k2), (k1, k3): xa holds x0, x2, x1, x3 */
+                        __m512 x0 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + 2 * h] << 16)));
+                        __m512 x1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)((uint32_t)xa[4 * c + 2 * h + 1] << 16)));
+                        acc[m] = _mm512_fmadd_ps(x1, w[h + 2], _mm512_fmadd_ps(x0, w[h], acc[m]));
                     }
                 }
             }

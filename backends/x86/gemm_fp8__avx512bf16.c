@@ -108,11 +108,11 @@ static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, 
         const uint8_t *src = P->w + (size_t)(p0 + p) * P->panel_bytes;
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
         for (int64_t c = 0; c < P->g / 4; c++) {
-            __m512i p01, p23;
-            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_words(src + c * 64, e4m3, &W, &p01, &p23);
-            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p01, &p23);
-            _mm512_store_si512(d + c * 128, p01);
-            _mm512_store_si512(d + c * 128 + 64, p23);
+            __m512i p02, p13;
+            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_words(src + c * 64, e4m3, &W, &p02, &p13);
+            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p02, &p13);
+            _mm512_store_si512(d + c * 128, p02);
+            _mm512_store_si512(d + c * 128 + 64, p13);
         }
     }
 }

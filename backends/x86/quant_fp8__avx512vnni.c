@@ -103,8 +103,11 @@ void qk_x86_fp8_act_row__avx512vnni(const float *x, int64_t k, int64_t kp, int e
                                    _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
         }
         __m512i b = _mm512_srli_epi32(_mm512_or_si512(_mm512_castps_si512(f), sign), 16);
-        int64_t n = kp - i < 16 ? kp - i : 16;
-        _mm512_mask_cvtepi32_storeu_epi16(bf + i, (__mmask16)((1u << n) - 1), _mm512_maskz_mov_epi32(t, b));
+        /* each 4 k as x0, x2, x1, x3: the (k0, k2), (k1, k3) pairs of fp8_decode_x86.h */
+        b = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15),
+                                     _mm512_maskz_mov_epi32(t, b));
+        int64_t n = kp - i < 16 ? kp - i : 16; /* kp is a multiple of 4 */
+        _mm512_mask_cvtepi32_storeu_epi16(bf + i, (__mmask16)((1u << n) - 1), b);
     }
     *sx = scale;
 }
