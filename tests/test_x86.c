@@ -749,7 +749,8 @@ END_TEST
 static const wcase q_cases[] = {
     {QKERN_Q8_0, 32, 0, 0}, {QKERN_Q8_1, 32, 0, 0}, {QKERN_Q4_0, 32, 0, 0}, {QKERN_Q4_1, 32, 0, 0},
     {QKERN_I8, QKERN_GROUP_ROW, 0, 0}, {QKERN_I8, 64, 0, 0}, {QKERN_I8_ASYM, QKERN_GROUP_ROW, 0, 0},
-    {QKERN_I4, 32, 0, 0}, {QKERN_I4, 128, 0, 0}, {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, 0}, {QKERN_NF4, 64, 0, 0},
+    {QKERN_I4, 32, 0, 0}, {QKERN_I4, 128, 0, 0}, {QKERN_I4, 128, QKERN_QUANT_ASYMMETRIC, 0},
+    {QKERN_I4, 32, QKERN_QUANT_ASYMMETRIC, 0} /* ≥ 4 groups a row: the batched parameters */, {QKERN_NF4, 64, 0, 0},
     {QKERN_FP8_E4M3, QKERN_GROUP_ROW, 0, 0}, {QKERN_FP8_E5M2, QKERN_GROUP_TENSOR, 0, 0},
     {QKERN_FP8_E4M3, QKERN_GROUP_TENSOR, QKERN_QUANT_FP8_NO_SATURATE, 0},
     {QKERN_FP8_E5M2, QKERN_GROUP_ROW, QKERN_QUANT_FP8_NO_SATURATE, 0},
@@ -779,6 +780,7 @@ START_TEST(test_quant_dequant_identical) {
                 x[1024 + j] = (j % 3 ? 1e6f : -3e5f) * (float)(1 + j % 5);
                 x[1088 + j] = (j % 2 ? 1e-39f : -3e-40f) * (float)(1 + j % 3);
                 x[1152 + j] = j % 7 ? FLT_MAX / (float)(1 + j % 4) : -FLT_MAX;
+                x[1216 + j] = j % 3 ? -0.0f : 0.0f; /* ±0 only: every scale +0, never −0 */
             }
         }
         qkern_quant_desc d = {c->f, c->group, c->flags};

@@ -266,20 +266,62 @@ static void qk_sym_scales16(const float *x, int64_t g, int n, qkern_format f, co
     }
 }
 
+/* The same for n ≤ 16 dynamic groups of asymmetric I4: lo = min(x, 0) and hi = max(x, 0)
+ * over each group's finite elements (lo as −max(−x, 0)), two trees, then
+ * qk_i4_asym_scale and qk_i4_asym_zero_for on 16 lanes (f16 by vcvtps2ph, RNE). Adding +0
+ * makes a zero lo or hi +0, as the scalar rule's comparisons leave it, so hi − lo is never
+ * −0 whichever ±0 elements the trees pick. Per group the scale and zero point had cost
+ * about 100 cycles of dependent scalar work against 30 for the codes: 4096², 1 thread,
+ * 50.6 → 61.5 % of the copy bandwidth. */
+static void qk_asym4_params16(const float *x, int64_t g, int n, const qkern_qtensor *t, size_t slot) {
+    const __m512 big = _mm512_set1_ps(FLT_MAX), zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f);
+    __m512 nl[16], ph[16];
+    for (int j = 0; j < 16; j++) {
+        __m512 a = zero, b = zero;
+        for (int64_t i = 0; j < n && i < g; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + j * g + i);
+            const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
+            a = _mm512_mask_max_ps(a, fin, a, _mm512_xor_ps(v, sign));
+            b = _mm512_mask_max_ps(b, fin, b, v);
+        }
+        nl[j] = a;
+        ph[j] = b;
+    }
+    const __m512 lo = _mm512_add_ps(_mm512_xor_ps(qk_x86_tree16(nl, 0), sign), zero);
+    const __m512 hi = _mm512_add_ps(qk_x86_tree16(ph, 0), zero);
+    const __mmask16 live = (__mmask16)((1u << n) - 1);
+    /* qk_i4_asym_scale: hi − lo ≥ 0, so an Inf is +Inf */
+    __m256i h = _mm512_cvtps_ph(_mm512_div_ps(_mm512_sub_ps(hi, lo), _mm512_set1_ps(15.0f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    h = _mm256_mask_mov_epi16(h, _mm256_cmpeq_epi16_mask(h, _mm256_set1_epi16(0x7c00)), _mm256_set1_epi16((short)QK_F16_MAX_BITS));
+    _mm256_mask_storeu_epi16((uint16_t *)t->scales + slot, live, h);
+    /* qk_i4_asym_zero_for(lo, qk_int_inv(scale)) */
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_cvtph_ps(h));
+    const __mmask16 ok = _mm512_cmp_ps_mask(inv, zero, _CMP_NEQ_OQ) & _mm512_cmp_ps_mask(_mm512_sub_ps(inv, inv), zero, _CMP_EQ_OQ);
+    __m512 v = _mm512_mul_ps(_mm512_xor_ps(lo, sign), _mm512_maskz_mov_ps(ok, inv));
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), zero);
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps((float)QK_I4_QMAX));
+    _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)t->zeros + slot, live, _mm512_cvtps_epi32(v));
+}
+
 void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
                                   int64_t r1) {
     const int is_static = (dst->desc.flags & QKERN_QUANT_STATIC_SCALES) || L->group == 0;
     const int asym = (dst->desc.flags & QKERN_QUANT_ASYMMETRIC) != 0;
     const int64_t cols = L->cols, g = L->group ? L->group : cols, nb = L->group ? L->groups_per_row : 1;
     const qkern_format f = L->format;
-    const int batch = !is_static && nb >= 4 && g % 16 == 0 && (f == QKERN_I8 || (f == QKERN_I4 && !asym));
+    const int batch = !is_static && nb >= 4 && g % 16 == 0 && (f == QKERN_I8 || f == QKERN_I4);
     const qk_nf4_bins bins = f == QKERN_NF4 ? qk_nf4_bins_make() : (qk_nf4_bins){0};
     for (int64_t r = r0; r < r1; r++) {
         const float *x = src + (size_t)r * (size_t)cols;
         uint8_t *row = (uint8_t *)dst->data + (size_t)r * L->row_bytes;
         for (int64_t b = 0; b < nb; b++) {
             size_t slot = L->group ? (size_t)(r * L->groups_per_row + b) : 0;
-            if (batch && b % 16 == 0) qk_sym_scales16(x + b * g, g, nb - b < 16 ? (int)(nb - b) : 16, f, dst, slot);
+            if (batch && b % 16 == 0) {
+                const int n = nb - b < 16 ? (int)(nb - b) : 16;
+                if (asym) qk_asym4_params16(x + b * g, g, n, dst, slot);
+                else qk_sym_scales16(x + b * g, g, n, f, dst, slot);
+            }
             qk_quant_group(x + b * g, row, b * g, g, dst, slot, is_static || batch, f, asym, &bins);
         }
     }
