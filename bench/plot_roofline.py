@@ -62,7 +62,7 @@ def load(path):
     ceilings = {}
     for key, val in ctx.items():
         for prefix, field in (("qk_int8_peak_gops_t", "int8"), ("qk_amx_int8_peak_gops_t", "amx"),
-                              ("qk_f32_peak_gflops_t", "f32"),
+                              ("qk_f32_peak_gflops_t", "f32"), ("qk_bf16_peak_gflops_t", "bf16"),
                               ("qk_read_gbs_t", "read"), ("qk_read4k_gbs_t", "read4k"), ("qk_copy_gbs_t", "copy"),
                               ("qk_probe_cpu_share_t", "cpu_share")):
             if key.startswith(prefix):
@@ -103,16 +103,23 @@ def build_tables(ctx, ceilings, rows):
     out.append("### Ceilings (measured by this run)")
     out.append("")
     amx = any("amx" in c for c in ceilings.values())
+    bf16 = any("bf16" in c for c in ceilings.values())
     out.append(f"| threads | int8 dot peak GOPS ({ctx.get('qk_int8_isa', '?')}) | "
                + ("AMX-INT8 peak GOPS (tdpbusd) | " if amx else "")
-               + f"f32 FMA peak GFLOPS ({ctx.get('qk_f32_isa', '?')}) | DRAM read GB/s | read, 4 KiB pages | "
-               f"copy GB/s | CPU share |")
-    out.append("|---:|---:|" + ("---:|" if amx else "") + "---:|---:|---:|---:|---:|")
+               + f"f32 FMA peak GFLOPS ({ctx.get('qk_f32_isa', '?')}) | "
+               + (f"BF16 dot peak GFLOPS ({ctx.get('qk_bf16_isa', '?')}) | " if bf16 else "")
+               + "DRAM read GB/s | read, 4 KiB pages | copy GB/s | CPU share |")
+    out.append("|---:|---:|" + ("---:|" if amx else "") + ("---:|" if bf16 else "") + "---:|---:|---:|---:|---:|")
     for t in sorted(ceilings):
         c = ceilings[t]
         out.append(f"| {t} | {fnum(c.get('int8'))} | " + (f"{fnum(c.get('amx'))} | " if amx else "")
-                   + f"{fnum(c.get('f32'))} | {fnum(c.get('read'))} | "
+                   + f"{fnum(c.get('f32'))} | " + (f"{fnum(c.get('bf16'))} | " if bf16 else "")
+                   + f"{fnum(c.get('read'))} | "
                    f"{fnum(c.get('read4k'))} | {fnum(c.get('copy'))} | {c.get('cpu_share', 1) * 100:.0f}% |")
+    if bf16:
+        out.append("")
+        out.append("FP8 × FP8 rows are held to the BF16 dot peak: both operands widen exactly to BF16 and "
+                   "`vdpbf16ps` multiplies them (the f32 FMA peak where a CPU has no AVX512_BF16).")
     if amx:
         out.append("")
         out.append("Rows whose kernel is `…__amx` run on the AMX tile unit; their % of roofline is against the "
@@ -212,6 +219,8 @@ def plot(png, ceilings, mm, peers, threads):
         ax.plot(xs, [min(peak, bw * x) for x in xs], style, color="black", lw=1.5)
     if c.get("amx"):
         ax.plot(xs, [min(c["amx"], bw * x) for x in xs], "-.", color="black", lw=1.2)
+    if c.get("bf16"):
+        ax.plot(xs, [min(c["bf16"], bw * x) for x in xs], ls=(0, (5, 2, 1, 2)), color="dimgray", lw=1.2)
     if c.get("read4k"):
         ax.plot(xs, [min(c["int8"], c["read4k"] * x) for x in xs], ":", color="gray", lw=1.2)
     markers = {"scalar": "o", "x86": "s", "x86-vnni": "P", "neon": "^", "opencl": "D"}
@@ -235,6 +244,9 @@ def plot(png, ceilings, mm, peers, threads):
                Line2D([], [], ls="--", color="black", label="f32 roofline")]
     if c.get("amx"):
         handles.append(Line2D([], [], ls="-.", color="black", label=f"AMX-INT8 roofline ({c['amx']:.0f} GOPS)"))
+    if c.get("bf16"):
+        handles.append(Line2D([], [], ls=(0, (5, 2, 1, 2)), color="dimgray",
+                              label=f"BF16 dot roofline, FP8 × FP8 ({c['bf16']:.0f} GFLOPS)"))
     if c.get("read4k"):
         handles.append(Line2D([], [], ls=":", color="gray", label=f"read over 4 KiB pages {c['read4k']:.1f} GB/s"))
     handles += [Line2D([], [], ls="", marker="o", color=col, label=f"activations {fam}") for fam, col in colors.items()]

@@ -41,13 +41,14 @@ struct QkbCeilings {
     double int8_ops = 0;   // int8 dot-product ops/s (1 MAC = 2 ops)
     double amx_ops = 0;    // the AMX-INT8 tile unit's ops/s (0: no AMX)
     double f32_ops = 0;    // f32 FMA flops/s (1 FMA = 2 flops)
+    double bf16_ops = 0;   // BF16 dot-product flops/s (vdpbf16ps; 0: no AVX512_BF16)
     double read_bps = 0;   // bytes/s streaming reads from DRAM (huge pages advised: the machine's best)
     double read4k_bps = 0; // the same over 4 KiB pages (what malloc'd memory gets when THP is "madvise")
     double copy_bps = 0;   // bytes/s copy, read + written bytes counted (STREAM convention)
     double cpu_share = 1;  // lowest CPU share (process CPU / (wall × threads)) of the runs kept
 };
 struct QkbRoofline {
-    std::string int8_isa, f32_isa, read_isa;
+    std::string int8_isa, f32_isa, bf16_isa, read_isa;
     std::vector<QkbCeilings> rows;
     // Ceilings for `threads` (the nearest measured thread count at or below it).
     const QkbCeilings &at(int threads) const;
@@ -55,7 +56,9 @@ struct QkbRoofline {
 void qkb_roofline_measure();
 const QkbRoofline &qkb_roofline();
 
-enum class QkbPeak { Int8, F32 };
+// Bf16: the BF16 dot-product peak where the CPU has one (the FP8 × FP8 kernels' products
+// are exact in it), else the f32 FMA peak.
+enum class QkbPeak { Int8, F32, Bf16 };
 // The roofline bound in ops/s for a kernel doing `ops` operations over `bytes` of
 // DRAM traffic on `threads` threads: min(peak, read bandwidth × ops / bytes).
 double qkb_roof_bound(QkbPeak peak, int threads, double ops, double bytes);
@@ -77,6 +80,7 @@ QkbProbe qkb_int8_probe();
 // The AMX-INT8 probe; fn == nullptr where the CPU, the compiler or the OS lacks it.
 QkbProbe qkb_amx_probe();
 QkbProbe qkb_f32_probe();
+QkbProbe qkb_bf16_probe(); // fn == nullptr where the CPU has no AVX512_BF16
 // Ops/s of `p` on `threads` threads, best of `reps`, each rep at least min_seconds.
 // share_out: process CPU / (wall × threads) of the kept run.
 double qkb_run_compute_probe(const QkbProbe &p, int threads, double min_seconds, int reps, double *seconds_out,

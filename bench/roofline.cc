@@ -164,6 +164,14 @@ QkbProbe qkb_amx_probe() {
     return {"none", 0, nullptr};
 }
 
+QkbProbe qkb_bf16_probe() {
+#if defined(__x86_64__)
+    if (has(QKERN_CPU_AVX512F | QKERN_CPU_AVX512BF16))
+        return {"avx512_bf16 (vdpbf16ps zmm)", QKB_BF16_OPS_PER_ITER, qkb_bf16_loop__avx512bf16};
+#endif
+    return {"none", 0, nullptr};
+}
+
 QkbProbe qkb_f32_probe() {
 #if defined(__x86_64__)
     if (has(QKERN_CPU_AVX512F)) return {"avx512f (vfmadd zmm)", QKB_AVX512_F32_OPS_PER_ITER, qkb_f32_loop__avx512};
@@ -235,9 +243,10 @@ const QkbCeilings &QkbRoofline::at(int threads) const {
 const QkbRoofline &qkb_roofline() { return g_roof; }
 
 void qkb_roofline_measure() {
-    QkbProbe i8 = qkb_int8_probe(), f32 = qkb_f32_probe(), amx = qkb_amx_probe();
+    QkbProbe i8 = qkb_int8_probe(), f32 = qkb_f32_probe(), amx = qkb_amx_probe(), bf16 = qkb_bf16_probe();
     g_roof.int8_isa = i8.isa;
     g_roof.f32_isa = f32.isa;
+    g_roof.bf16_isa = bf16.isa;
     g_roof.read_isa = read_fn().isa;
     g_roof.rows.clear();
     // DRAM over 4 KiB pages first, in a buffer of its own (pages of an existing mapping
@@ -260,6 +269,7 @@ void qkb_roofline_measure() {
         c.int8_ops = qkb_run_compute_probe(i8, t, 0.05, 3, nullptr, &sh[0]);
         if (amx.fn) c.amx_ops = qkb_run_compute_probe(amx, t, 0.05, 3, nullptr, nullptr);
         c.f32_ops = qkb_run_compute_probe(f32, t, 0.05, 3, nullptr, &sh[1]);
+        if (bf16.fn) c.bf16_ops = qkb_run_compute_probe(bf16, t, 0.05, 3, nullptr, nullptr);
         for (int r = 0; r < 3; r++) {
             double s1, s2;
             double rd = qkb_run_read_probe(t, nullptr, &s1), cp = qkb_run_copy_probe(t, nullptr, &s2);
@@ -274,6 +284,7 @@ void qkb_roofline_measure() {
     char v[64];
     benchmark::AddCustomContext("qk_int8_isa", g_roof.int8_isa);
     benchmark::AddCustomContext("qk_f32_isa", g_roof.f32_isa);
+    if (bf16.fn) benchmark::AddCustomContext("qk_bf16_isa", g_roof.bf16_isa);
     benchmark::AddCustomContext("qk_probe_bytes", std::to_string(qkb_opt.rotate_bytes));
     std::string threads_list;
     for (const auto &c : g_roof.rows) {
@@ -288,6 +299,12 @@ void qkb_roofline_measure() {
         }
         std::snprintf(v, sizeof v, "%.4g", c.f32_ops / 1e9);
         benchmark::AddCustomContext("qk_f32_peak_gflops_t" + t, v);
+        if (c.bf16_ops > 0) {
+            std::snprintf(v, sizeof v, "%.4g", c.bf16_ops / 1e9);
+            benchmark::AddCustomContext("qk_bf16_peak_gflops_t" + t, v);
+            std::fprintf(stderr, "roofline threads=%d: bf16 %.1f GFLOPS (%s)\n", c.threads, c.bf16_ops / 1e9,
+                         g_roof.bf16_isa.c_str());
+        }
         std::snprintf(v, sizeof v, "%.4g", c.read_bps / 1e9);
         benchmark::AddCustomContext("qk_read_gbs_t" + t, v);
         std::snprintf(v, sizeof v, "%.4g", c.copy_bps / 1e9);
@@ -309,7 +326,9 @@ void qkb_roofline_measure() {
 
 double qkb_roof_bound(QkbPeak peak, int threads, double ops, double bytes) {
     const QkbCeilings &c = g_roof.at(threads);
-    double p = peak == QkbPeak::Int8 ? c.int8_ops : c.f32_ops;
+    double p = peak == QkbPeak::Int8                   ? c.int8_ops
+               : peak == QkbPeak::Bf16 && c.bf16_ops > 0 ? c.bf16_ops
+                                                         : c.f32_ops;
     return std::min(p, c.read_bps * ops / bytes);
 }
 
@@ -338,8 +357,8 @@ void qkb_matmul_counters(benchmark::State &st, QkbPeak peak, int threads, int64_
 
 // ---- the probes as benchmarks (the JSON carries their rows too) ---------------------------
 
-static void bm_compute(benchmark::State &st, int kind, int threads) { // 0 int8, 1 f32, 2 AMX
-    QkbProbe p = kind == 0 ? qkb_int8_probe() : kind == 1 ? qkb_f32_probe() : qkb_amx_probe();
+static void bm_compute(benchmark::State &st, int kind, int threads) { // 0 int8, 1 f32, 2 AMX, 3 BF16
+    QkbProbe p = kind == 0 ? qkb_int8_probe() : kind == 1 ? qkb_f32_probe() : kind == 2 ? qkb_amx_probe() : qkb_bf16_probe();
     double ops_total = 0, secs_total = 0, min_share = 1;
     for (auto _ : st) {
         double s, share;
@@ -380,6 +399,9 @@ void qkb_register_roofline() {
             ->UseManualTime()->Unit(benchmark::kMillisecond);
         if (qkb_amx_probe().fn)
             benchmark::RegisterBenchmark(("roofline/amx_int8_peak" + ts).c_str(), bm_compute, 2, t)
+                ->UseManualTime()->Unit(benchmark::kMillisecond);
+        if (qkb_bf16_probe().fn)
+            benchmark::RegisterBenchmark(("roofline/bf16_peak" + ts).c_str(), bm_compute, 3, t)
                 ->UseManualTime()->Unit(benchmark::kMillisecond);
         benchmark::RegisterBenchmark(("roofline/read_bw" + ts).c_str(), bm_bandwidth, false, t)
             ->UseManualTime()->Unit(benchmark::kMillisecond);
