@@ -13,6 +13,15 @@
 
 #define QK_AI __attribute__((always_inline)) static inline
 
+/* Chunk c (64 FP8 codes at src) of panel p as the BF16 pairs *a, *b: by the word decode
+ * when words is set (the pack holds no Inf / NaN) and fp8_sub marks no subnormal in the
+ * chunk, else through f32. */
+QK_AI void qk_x86_fp8_chunk(const qk_x86_packed *P, const uint8_t *src, int64_t p, int64_t c, int e4m3, int words,
+                            const qk_x86_fp8_words *W, __m512i *a, __m512i *b) {
+    if (words && !qk_x86_fp8_sub_at(P, p, c)) qk_x86_fp8_quad_words(src, e4m3, W, a, b);
+    else qk_x86_fp8_quad_bf16(src, e4m3, !P->fp8_nan, a, b);
+}
+
 /* MR rows × NP panels over all of K, fetching the 2·pb bytes at next (the next panel pair;
  * NULL: none) into L2 on the way. DEC 1: the weights are the pack's FP8 codes (panel p
  * at codes + p·cstride, 64 bytes per 4 k), widened here through f32; DEC 2: the same for a
@@ -24,7 +33,6 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
                             const int MR, const int NP, const int DEC, const int E4M3) {
     const size_t pb = P->panel_bytes, cb = P->code_bytes;
     const uint8_t *pan = P->w + (size_t)p0 * pb;
-    const int finite = !P->fp8_nan;
     const qk_x86_fp8_words W = qk_x86_fp8_words_init(E4M3);
     __m512 acc[8][2];
 #pragma GCC unroll 8
@@ -39,10 +47,8 @@ QK_AI void qk_x86_tile_bf16(const qk_x86_packed *P, const uint8_t *act, size_t r
         }
 #pragma GCC unroll 2
         for (int p = 0; p < NP; p++) {
-            if (DEC == 2 && !qk_x86_fp8_sub_at(P, p0 + p, c)) {
-                qk_x86_fp8_quad_words(codes + (size_t)p * cstride + c * 64, E4M3, &W, &w[p][0], &w[p][1]);
-            } else if (DEC) {
-                qk_x86_fp8_quad_bf16(codes + (size_t)p * cstride + c * 64, E4M3, finite, &w[p][0], &w[p][1]);
+            if (DEC) {
+                qk_x86_fp8_chunk(P, codes + (size_t)p * cstride + c * 64, p0 + p, c, E4M3, DEC == 2, &W, &w[p][0], &w[p][1]);
             } else {
                 w[p][0] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128);
                 w[p][1] = _mm512_load_si512(codes + (size_t)p * cstride + c * 128 + 64);
@@ -109,8 +115,7 @@ static void qk_x86_fp8_widen_panels(const qk_x86_packed *P, int64_t p0, int np, 
         uint8_t *d = dst + (size_t)p * (size_t)P->g * 32;
         for (int64_t c = 0; c < P->g / 4; c++) {
             __m512i p02, p13;
-            if (finite && !qk_x86_fp8_sub_at(P, p0 + p, c)) qk_x86_fp8_quad_words(src + c * 64, e4m3, &W, &p02, &p13);
-            else qk_x86_fp8_quad_bf16(src + c * 64, e4m3, finite, &p02, &p13);
+            qk_x86_fp8_chunk(P, src + c * 64, p0 + p, c, e4m3, finite, &W, &p02, &p13);
             _mm512_store_si512(d + c * 128, p02);
             _mm512_store_si512(d + c * 128 + 64, p13);
         }
