@@ -84,13 +84,21 @@ typedef struct qk_x86_packed {
                                panel p's c4 chunk c holds an FP8 subnormal (exponent 0, mantissa
                                ≠ 0). Those chunks widen through f32 (exact for them), the rest by
                                the word decode. Per chunk, not per pack: weights scaled to E4M3's
-                               448 put a few codes per 10^3 under 2^-6, spread over most groups
-                               but only a few per cent of the chunks. NULL otherwise. */
+                               448 put a few codes in 10^4 under 2^-6 (the bench's: 0.04 %), in
+                               every panel but only 2.4 % of the chunks. NULL otherwise. */
     size_t fp8_sub_stride;  /* bytes per panel in fp8_sub: ⌈(g / 4) / 8⌉ */
     const struct qk_x86_tune *tune;
     struct qk_x86_ubuf_pool *ubufs; /* nib_x8 / FP8 × FP8 GEMM unpack buffers (qk_x86_ubuf_take), else NULL */
     int amx;                /* qk_x86_amx_kind: the GEMM rows in whole 16-row blocks run on AMX */
 } qk_x86_packed;
+
+/* FP8 × FP8: whether chunk c (4 k) of panel p holds a subnormal code (fp8_sub) */
+static inline int qk_x86_fp8_sub_at(const qk_x86_packed *P, int64_t p, int64_t c) {
+    return (P->fp8_sub[(size_t)p * P->fp8_sub_stride + (size_t)(c / 8)] >> (c % 8)) & 1;
+}
+static inline void qk_x86_fp8_sub_set(qk_x86_packed *P, int64_t p, int64_t c) {
+    P->fp8_sub[(size_t)p * P->fp8_sub_stride + (size_t)(c / 8)] |= (uint8_t)(1u << (c % 8));
+}
 
 /* Group G of a panel: where its codes and its tail (scales, then mins or zero points)
  * start. A Q4_0 32-block of a panel is 256 code bytes + 32 scale bytes, so every other
@@ -101,14 +109,6 @@ typedef struct qk_x86_packed {
  * lines (Zen 4); the Q4_0 M = 1 GEMV gained 1-3 % (docs/performance-x86.md). Paired, Q8_0
  * packs measured 4 % slower in the GEMM and I4 g = 128 1 % slower at M = 1, so they keep
  * codes first. */
-/* FP8 × FP8: whether chunk c (4 k) of panel p holds a subnormal code (fp8_sub) */
-static inline int qk_x86_fp8_sub_at(const qk_x86_packed *P, int64_t p, int64_t c) {
-    return (P->fp8_sub[(size_t)p * P->fp8_sub_stride + (size_t)(c / 8)] >> (c % 8)) & 1;
-}
-static inline void qk_x86_fp8_sub_set(qk_x86_packed *P, int64_t p, int64_t c) {
-    P->fp8_sub[(size_t)p * P->fp8_sub_stride + (size_t)(c / 8)] |= (uint8_t)(1u << (c % 8));
-}
-
 static inline size_t qk_x86_code_off(const qk_x86_packed *P, int64_t G) {
     return (size_t)G * P->group_bytes + ((G & 1) ? P->odd_shift : 0);
 }
