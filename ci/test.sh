@@ -75,7 +75,7 @@ if cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKERN_B
      -DQKERN_WERROR=ON -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
      -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null && cmake --build build-tsan -j"$JOBS" >/dev/null; then
   if TSAN_OPTIONS="halt_on_error=1 exitcode=66" run_ctest build-tsan build-tsan/ctest.log \
-       -R '^(test_context|test_matmul|test_quant_int|test_x86|conformance)$'; then
+       -R '^(test_context|test_threadpool|test_matmul|test_quant_int|test_x86|conformance)$'; then
     record tsan ok build-tsan/ctest.log
   else record tsan FAIL build-tsan/ctest.log; fi
 else

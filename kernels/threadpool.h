@@ -9,8 +9,9 @@ typedef struct qk_pool qk_pool;
 /* threads - 1 workers are started; the caller is the last one. NULL on failure. */
 qk_pool *qk_pool_create(int threads);
 void qk_pool_destroy(qk_pool *pool);
-/* fn(arg, i) for i in [0, n); returns when every task is done. Tasks are handed out
- * dynamically; results must not depend on which thread ran which task. */
+/* fn(arg, i) for i in [0, n); returns when every task is done. Thread t (the caller is
+ * 0) first takes its own run, n·t/T to n·(t+1)/T, in ascending order, then tasks from the
+ * back of the other runs; results must not depend on which thread ran which task. */
 void qk_pool_run(qk_pool *pool, qkern_task_fn fn, void *arg, int64_t n);
 
 #endif
