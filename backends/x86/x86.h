@@ -179,7 +179,7 @@ typedef struct qk_x86_tune {
     int gemv8_prefetch;     /* M = 8: the nib_x8 asm tile prefetches this many bytes ahead in its panel
                                stream (0 = none); i8_i8: nonzero = the one-tile 8x32 block fetches
                                the next panel pair into L2, as blocks of several tiles always do;
-                               fp8_fp8: nonzero = so does a single row tile of 5-8 rows */
+                               fp8_fp8: nonzero = so does a single row tile (M ≤ mr) */
     int gemv_panels;        /* panels (streams) the M ≤ 4 GEMV tiles read at once: 1 or 2 */
     int unpack_once;        /* nib_x8 GEMM: unpack each panel pair once per compute call (1) or per tile (0) */
     const char *why;        /* how the default was chosen */
