@@ -1,9 +1,10 @@
 /* A small pool: each of the T threads owns a contiguous run of the task indices, n·t/T up
  * to n·(t+1)/T, and takes it in ascending order; a thread whose run is done takes tasks
- * from the back of the others' runs. So a thread's consecutive tasks are neighbours
- * (a kernel streaming weights keeps one stream across its tasks, and may prefetch the next
- * task's data), while the load still balances. The last one to finish wakes the caller. Between jobs a worker first spins for a short while on the
- * job counter, then sleeps on a condition variable: waking a sleeping thread costs an
+ * from the back of the others' runs. So a thread's consecutive tasks are neighbours (a
+ * kernel streaming weights keeps one stream across its tasks, and may prefetch the next
+ * task's data), while the load still balances. The last one to finish wakes the caller.
+ * Between jobs a worker first spins for a short while on the job counter, then sleeps on
+ * a condition variable: waking a sleeping thread costs an
  * inter-processor interrupt, tens of µs under a hypervisor, which is a tenth of a
  * 4096 × 4096 4-bit GEMV (~0.35 ms at 2 threads). One job at a time per pool (the
  * context serialises its ops). */
@@ -26,7 +27,7 @@ struct qk_pool {
     atomic_int stop;
     qkern_task_fn fn;
     void *arg;
-    int64_t n, base;                 /* the job's task count; this round's first index */
+    int64_t base;                    /* the first task index of this round */
     _Atomic uint64_t *runs;          /* per thread: (next << 32) | end, the run not yet taken */
     atomic_int active;               /* workers still inside the current job */
     int64_t spin_ns;                 /* how long a waiting thread spins before it sleeps */
@@ -180,7 +181,6 @@ void qk_pool_run(qk_pool *p, qkern_task_fn fn, void *arg, int64_t n) {
         pthread_mutex_lock(&p->mu);
         p->fn = fn;
         p->arg = arg;
-        p->n = n;
         p->base = base;
         for (int t = 0; t < p->threads; t++) {
             const uint64_t lo = (uint64_t)(m * t / p->threads), hi = (uint64_t)(m * (t + 1) / p->threads);
