@@ -71,8 +71,9 @@ START_TEST(test_pool_own_run_ascending) {
     ck_assert_ptr_nonnull(pool);
     order_job j = {pthread_self(), -1, 999 / 3, 0};
     qk_pool_run(pool, order_task, &j, 999);
+    /* (not asserted: that the caller ran any of its run; under qemu the workers may take
+     * all of it from the back before the caller starts) */
     ck_assert_int_eq(atomic_load(&j.bad), 0);
-    ck_assert_int_ge(j.last, 0); /* the caller ran part of its run at least */
     qk_pool_destroy(pool);
 }
 END_TEST
