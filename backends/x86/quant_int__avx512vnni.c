@@ -230,6 +230,38 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
     }
 }
 
+/* Per group j < n of n ≤ 16 consecutive groups of g elements, over its finite elements:
+ * a[j] lanes of max |x| (asym: of max(−x, 0)), b[j] (asym only) of max(x, 0); groups j ≥ n
+ * stay 0. qk_x86_tree16 then reduces them to one lane per group. */
+QK_AI void qk_group_max16(const float *x, int64_t g, int n, int asym, __m512 a[16], __m512 b[16]) {
+    const __m512 big = _mm512_set1_ps(FLT_MAX), zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f);
+    for (int j = 0; j < 16; j++) {
+        a[j] = zero;
+        if (asym) b[j] = zero;
+        for (int64_t i = 0; j < n && i < g; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + j * g + i);
+            const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
+            a[j] = _mm512_mask_max_ps(a[j], fin, a[j], asym ? _mm512_xor_ps(v, sign) : _mm512_abs_ps(v));
+            if (asym) b[j] = _mm512_mask_max_ps(b[j], fin, b[j], v);
+        }
+    }
+}
+
+/* qk_int_inv on 16 lanes: 1/s where that is finite and non-zero, else 0. */
+QK_AI __m512 qk_int_inv16(__m512 s) {
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), s), zero = _mm512_setzero_ps();
+    const __mmask16 ok = _mm512_cmp_ps_mask(inv, zero, _CMP_NEQ_OQ) & _mm512_cmp_ps_mask(_mm512_sub_ps(inv, inv), zero, _CMP_EQ_OQ);
+    return _mm512_maskz_mov_ps(ok, inv);
+}
+
+/* qk_i4_scale_f16 on 16 lanes of s ≥ 0: f16 by vcvtps2ph (RNE, as qk_f32_to_f16), +Inf → the
+ * largest finite f16. */
+QK_AI __m256i qk_i4_scale16(__m512 s) {
+    __m256i h = _mm512_cvtps_ph(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_mask_mov_epi16(h, _mm256_cmpeq_epi16_mask(h, _mm256_set1_epi16(0x7c00)),
+                                 _mm256_set1_epi16((short)QK_F16_MAX_BITS));
+}
+
 /* The scales of n ≤ 16 consecutive dynamic groups of I8 or symmetric I4, stored at
  * slot..slot + n − 1: each group's finite amax as one lane of a transposing reduction tree,
  * then the format's rule on 16 lanes with the same IEEE operations as format_int.h (I4's
@@ -239,30 +271,17 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
  * (about 100 cycles against 30 for its codes). NF4's scale is amax itself, with no divide
  * chain: batching measured 4 % slower there, so it keeps the per-group path. */
 static void qk_sym_scales16(const float *x, int64_t g, int n, qkern_format f, const qkern_qtensor *t, size_t slot) {
-    const __m512 big = _mm512_set1_ps(FLT_MAX), zero = _mm512_setzero_ps();
     __m512 m[16];
-    for (int j = 0; j < 16; j++) {
-        __m512 a = zero;
-        for (int64_t i = 0; j < n && i < g; i += 16) {
-            __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + j * g + i));
-            a = _mm512_mask_max_ps(a, _mm512_cmp_ps_mask(v, big, _CMP_LE_OQ), a, v);
-        }
-        m[j] = a;
-    }
+    qk_group_max16(x, g, n, 0, m, NULL);
     const __m512 amax = qk_x86_tree16(m, 0);
     const __mmask16 live = (__mmask16)((1u << n) - 1);
-    if (f == QKERN_I8) { /* qk_i8_params */
-        __m512 s = _mm512_div_ps(amax, _mm512_set1_ps((float)QK_I8_QMAX));
-        __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), s);
-        __mmask16 ok = _mm512_cmp_ps_mask(inv, zero, _CMP_NEQ_OQ) &
-                       _mm512_cmp_ps_mask(_mm512_sub_ps(inv, inv), zero, _CMP_EQ_OQ); /* qk_int_inv */
+    if (f == QKERN_I8) { /* qk_i8_params: s, stored as 0 where 1/s is not usable */
+        const __m512 s = _mm512_div_ps(amax, _mm512_set1_ps((float)QK_I8_QMAX));
+        const __mmask16 ok = _mm512_cmp_ps_mask(qk_int_inv16(s), _mm512_setzero_ps(), _CMP_NEQ_OQ);
         _mm512_mask_storeu_ps((float *)t->scales + slot, live, _mm512_maskz_mov_ps(ok, s));
     } else { /* I4 symmetric: qk_i4_sym_scale */
-        __m256i h = _mm512_cvtps_ph(_mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f), amax), _mm512_set1_ps(15.0f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __mmask16 inf = _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(0x7c00));
-        h = _mm256_mask_mov_epi16(h, inf, _mm256_set1_epi16((short)QK_F16_MAX_BITS)); /* amax ≥ 0: no sign */
-        _mm256_mask_storeu_epi16((uint16_t *)t->scales + slot, live, h);
+        const __m512 s = _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f), amax), _mm512_set1_ps(15.0f));
+        _mm256_mask_storeu_epi16((uint16_t *)t->scales + slot, live, qk_i4_scale16(s));
     }
 }
 
@@ -274,34 +293,17 @@ static void qk_sym_scales16(const float *x, int64_t g, int n, qkern_format f, co
  * about 100 cycles of dependent scalar work against 30 for the codes: 4096², 1 thread,
  * 50.6 → 61.5 % of the copy bandwidth. */
 static void qk_asym4_params16(const float *x, int64_t g, int n, const qkern_qtensor *t, size_t slot) {
-    const __m512 big = _mm512_set1_ps(FLT_MAX), zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f);
+    const __m512 zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f);
     __m512 nl[16], ph[16];
-    for (int j = 0; j < 16; j++) {
-        __m512 a = zero, b = zero;
-        for (int64_t i = 0; j < n && i < g; i += 16) {
-            const __m512 v = _mm512_loadu_ps(x + j * g + i);
-            const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
-            a = _mm512_mask_max_ps(a, fin, a, _mm512_xor_ps(v, sign));
-            b = _mm512_mask_max_ps(b, fin, b, v);
-        }
-        nl[j] = a;
-        ph[j] = b;
-    }
+    qk_group_max16(x, g, n, 1, nl, ph);
     const __m512 lo = _mm512_add_ps(_mm512_xor_ps(qk_x86_tree16(nl, 0), sign), zero);
     const __m512 hi = _mm512_add_ps(qk_x86_tree16(ph, 0), zero);
     const __mmask16 live = (__mmask16)((1u << n) - 1);
-    /* qk_i4_asym_scale: hi − lo ≥ 0, so an Inf is +Inf */
-    __m256i h = _mm512_cvtps_ph(_mm512_div_ps(_mm512_sub_ps(hi, lo), _mm512_set1_ps(15.0f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    h = _mm256_mask_mov_epi16(h, _mm256_cmpeq_epi16_mask(h, _mm256_set1_epi16(0x7c00)), _mm256_set1_epi16((short)QK_F16_MAX_BITS));
+    /* qk_i4_asym_scale, then qk_i4_asym_zero_for(lo, qk_int_inv(scale)) = qk_int_code(−lo·inv, 0, 15) */
+    const __m256i h = qk_i4_scale16(_mm512_div_ps(_mm512_sub_ps(hi, lo), _mm512_set1_ps(15.0f)));
     _mm256_mask_storeu_epi16((uint16_t *)t->scales + slot, live, h);
-    /* qk_i4_asym_zero_for(lo, qk_int_inv(scale)) */
-    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_cvtph_ps(h));
-    const __mmask16 ok = _mm512_cmp_ps_mask(inv, zero, _CMP_NEQ_OQ) & _mm512_cmp_ps_mask(_mm512_sub_ps(inv, inv), zero, _CMP_EQ_OQ);
-    __m512 v = _mm512_mul_ps(_mm512_xor_ps(lo, sign), _mm512_maskz_mov_ps(ok, inv));
-    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), zero);
-    v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps((float)QK_I4_QMAX));
-    _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)t->zeros + slot, live, _mm512_cvtps_epi32(v));
+    const __m512i z = qk_codes(_mm512_xor_ps(lo, sign), qk_int_inv16(_mm512_cvtph_ps(h)), 0.0f, (float)QK_I4_QMAX);
+    _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)t->zeros + slot, live, z);
 }
 
 void qk_x86_quant_int__avx512vnni(const float *src, const qkern_qtensor *dst, const qk_layout *L, int64_t r0,
