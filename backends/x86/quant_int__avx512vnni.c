@@ -236,14 +236,15 @@ static void qk_quant_group(const float *x, uint8_t *row, int64_t c0, int64_t g, 
 QK_AI void qk_group_max16(const float *x, int64_t g, int n, int asym, __m512 a[16], __m512 b[16]) {
     const __m512 big = _mm512_set1_ps(FLT_MAX), zero = _mm512_setzero_ps(), sign = _mm512_set1_ps(-0.0f);
     for (int j = 0; j < 16; j++) {
-        a[j] = zero;
-        if (asym) b[j] = zero;
+        __m512 u = zero, w = zero; /* in registers through the loop, stored once */
         for (int64_t i = 0; j < n && i < g; i += 16) {
             const __m512 v = _mm512_loadu_ps(x + j * g + i);
             const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_LE_OQ);
-            a[j] = _mm512_mask_max_ps(a[j], fin, a[j], asym ? _mm512_xor_ps(v, sign) : _mm512_abs_ps(v));
-            if (asym) b[j] = _mm512_mask_max_ps(b[j], fin, b[j], v);
+            u = _mm512_mask_max_ps(u, fin, u, asym ? _mm512_xor_ps(v, sign) : _mm512_abs_ps(v));
+            if (asym) w = _mm512_mask_max_ps(w, fin, w, v);
         }
+        a[j] = u;
+        if (asym) b[j] = w;
     }
 }
 
