@@ -17,7 +17,9 @@
 #define QK_AI __attribute__((always_inline)) static inline
 
 
-enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5 };
+/* Compile-time code kinds, so a tile's inner loop tests nothing: the asymmetric I4 zero
+ * point (NIBZ) had been a per-weight `P->zero_mode` load and taken branch, 8 per 64 B. */
+enum { QK_F_INT8 = 0, QK_F_NIB = 1, QK_F_NF4 = 2, QK_F_E4M3 = 3, QK_F_E5M2 = 4, QK_F_INT8Z = 5, QK_F_NIBZ = 6 };
 
 /* Byte t of every dword lane (int8 or FP8 codes), decoded to f32 (z: I8_ASYM's per-column
  * int32 zero points; finite: the pack holds no non-finite FP8 code). */
@@ -149,7 +151,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
             zv[p] = _mm512_setzero_si512();
             zf[p] = _mm512_setzero_ps();
             if (KIND == QK_F_INT8Z) zv[p] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + 64)));
-            if (KIND == QK_F_NIB && P->zero_mode == 2)
+            if (KIND == QK_F_NIBZ)
                 zf[p] = _mm512_cvtepi32_ps(
                     _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gp[p] + cb + (f16 ? 32 : 64)))));
         }
@@ -194,7 +196,7 @@ QK_AI void qk_x86_tile_f32(const qk_x86_packed *P, const float *xa, int64_t ldx,
 #pragma GCC unroll 4
                     for (int p = 0; p < NP; p++) {
                         w[p] = _mm512_permutexvar_ps(_mm512_srli_epi32(raw[p], 8 * (t & 3) + 4 * (t >> 2)), lut);
-                        if (KIND == QK_F_NIB && P->zero_mode == 2) w[p] = _mm512_sub_ps(w[p], zf[p]);
+                        if (KIND == QK_F_NIBZ) w[p] = _mm512_sub_ps(w[p], zf[p]);
                     }
 #pragma GCC unroll 8
                     for (int m = 0; m < MR; m++) {
@@ -246,19 +248,19 @@ typedef void (*qk_x86_ftile_fn)(const qk_x86_packed *P, const float *xa, int64_t
         {qk_ft_##K##_1x1, qk_ft_##K##_2x1, qk_ft_##K##_3x1, qk_ft_##K##_4x1, qk_ft_##K##_5x1, qk_ft_##K##_6x1,  \
          qk_ft_##K##_7x1, qk_ft_##K##_8x1},                                                                     \
         {qk_ft_##K##_1x2, qk_ft_##K##_2x2, qk_ft_##K##_3x2, qk_ft_##K##_4x2, NULL, NULL, NULL, NULL}};
-QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4) QK_FK(5)
+QK_FK(0) QK_FK(1) QK_FK(2) QK_FK(3) QK_FK(4) QK_FK(5) QK_FK(6)
 
 void qk_x86_compute_f32__avx512vnni(const qk_x86_packed *P, const float *x, int64_t ldx, int64_t m0, int64_t m1,
                                     int64_t n0, int64_t n1, float *y, int64_t ldy) {
     int kind;
     switch (P->codes) {
     case QK_X86_INT8: kind = P->zero_mode == 2 ? QK_F_INT8Z : QK_F_INT8; break;
-    case QK_X86_NIB: kind = QK_F_NIB; break;
+    case QK_X86_NIB: kind = P->zero_mode == 2 ? QK_F_NIBZ : QK_F_NIB; break;
     case QK_X86_NF4: kind = QK_F_NF4; break;
     default: kind = P->format == QKERN_FP8_E4M3 ? QK_F_E4M3 : QK_F_E5M2; break;
     }
-    const qk_x86_ftile_fn(*tab)[8] = kind == 0 ? qk_ft_0 : kind == 1 ? qk_ft_1 : kind == 2 ? qk_ft_2
-                                     : kind == 3 ? qk_ft_3 : kind == 4 ? qk_ft_4 : qk_ft_5;
+    static const qk_x86_ftile_fn(*const tabs[])[8] = {qk_ft_0, qk_ft_1, qk_ft_2, qk_ft_3, qk_ft_4, qk_ft_5, qk_ft_6};
+    const qk_x86_ftile_fn(*tab)[8] = tabs[kind];
     /* A one-row call over byte codes runs the c4 GEMV, which reads gemv_panels panels at once */
     const int panels = m1 - m0 == 1 && qk_x86_f32_c4(P, kind) ? P->tune->gemv_panels : P->tune->nr_panels;
     const int tnp = panels >= 2 ? 2 : 1, mmax = tnp == 2 ? 4 : 8;
