@@ -695,11 +695,12 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
  * 32-block of one panel the floor on Zen 4 (where only vmulps / vfmadd231ps share the
  * vpdpbusd pipes) is 64 vpdpbusd + 8 mul + 8 fma = 80 pipe cycles for 288 bytes. Same
  * int32 sums and f32 operations per output as qk_x86_tile_int. */
+/* the activation dwords as embedded broadcasts ({1to16}): a vpbroadcastd from memory takes
+ * a shuffle pipe on Zen 4 that the multiplies partly share (qkern-pipe-mix), and here each
+ * broadcast fed one vpdpbusd only */
 #define QK_G8_ROW(R, X)                                                                                       \
-    "vpbroadcastd " X ", %%zmm19\n\t"                                                                       \
-    "vpbroadcastd 4+" X ", %%zmm20\n\t"                                                                     \
-    "vpdpbusd %%zmm19, %%zmm17, %%zmm" #R "\n\t"                                                            \
-    "vpdpbusd %%zmm20, %%zmm18, %%zmm" #R "\n\t"
+    "vpdpbusd " X "%{1to16%}, %%zmm17, %%zmm" #R "\n\t"                                                     \
+    "vpdpbusd 4+" X "%{1to16%}, %%zmm18, %%zmm" #R "\n\t"
 /* a group's int32 sums start at the rows' records, then its codes are walked (label L) */
 #define QK_G8_WALK(L)                                                                                         \
     "vpbroadcastd (%[d0]), %%zmm0\n\t vpbroadcastd (%[d0],%[rb],1), %%zmm1\n\t"                              \
