@@ -722,7 +722,7 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
 #define QK_G8_KLOOP "1:\n\t" QK_G8_WALK("2") "vcvtph2ps (%[w]), %%zmm24\n\t"
 #define QK_G8_FOLD_I8(R, F) "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm24, %%zmm" #R ", %%zmm" #F "\n\t"
 #define QK_G8_FOLD_Q8(R, F, D)                                                                                \
-    "vbroadcastss " D ", %%zmm25\n\t vmulps %%zmm24, %%zmm25, %%zmm25\n\t"                                 \
+    "vmulps " D "%{1to16%}, %%zmm24, %%zmm25\n\t"                                                          \
     "vcvtdq2ps %%zmm" #R ", %%zmm" #R "\n\t vfmadd231ps %%zmm25, %%zmm" #R ", %%zmm" #F "\n\t"
 #define QK_G8_FOLDS_Q8                                                                                        \
     QK_G8_FOLD_Q8(0, 8, "4(%[d0])") QK_G8_FOLD_Q8(1, 9, "4(%[d0],%[rb],1)")                                  \
