@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # qkern hardware report: set-up, build, then
-#   1. the machine: CPU features, backends found (and why any is unavailable), kernel choice
+#   1. the machine: CPU features, backends found (and why any is unavailable), kernel choice,
+#      which AVX-512 operations issue beside the multiply pipe (qkern-pipe-mix)
 #   2. conformance: every backend against the scalar reference (backend × kernel matrix)
 #   3. tuning (when the autotuner is built)
 #   4. benchmarks: quantize / dequantize / matmul throughput against the roofline this
@@ -35,6 +36,10 @@ if "$B/qkern-describe" --backend opencl >"$OUT/describe-opencl.txt" 2>&1; then
   echo "opencl: $(grep -E '^  opencl' "$OUT/describe-opencl.txt" | sed 's/^ *//')"
 else
   echo "opencl: $(cat "$OUT/describe-opencl.txt")"
+fi
+if [ -x "$B/bench/qkern-pipe-mix" ]; then # what issues beside the multiply pipe: the compute floors' premise
+  echo
+  "$B/bench/qkern-pipe-mix" | tee "$OUT/pipes.md"
 fi
 
 echo
