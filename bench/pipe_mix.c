@@ -22,6 +22,8 @@
 
 #define QK_ITERS 4000000L
 
+static _Alignas(64) const uint8_t qk_buf[64]; /* the memory operand of the load forms */
+
 static double qk_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -35,7 +37,7 @@ static double qk_now(void) {
         for (int rep = 0; rep < 5; rep++) {                                                   \
             long n = QK_ITERS;                                                                \
             double t0 = qk_now();                                                             \
-            __asm__ volatile("1:\n\t" BODY "dec %0\n\t jnz 1b" : "+r"(n) : : "rax", "cc",     \
+            __asm__ volatile("1:\n\t" BODY "dec %0\n\t jnz 1b" : "+r"(n) : "r"(qk_buf) : "rax", "cc", \
                              "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",  \
                              "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",     \
                              "xmm15", "xmm16", "xmm17", "xmm18", "xmm19");                    \
@@ -65,6 +67,9 @@ QK_TIMED(qk_cal, QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 
 #define OP_AND(D) "vpandd %%zmm30, %%zmm31, %%zmm" D "\n\t"
 #define OP_TERN(D) "vpternlogd $0x6A, %%zmm30, %%zmm31, %%zmm" D "\n\t"
 #define OP_BCST(D) "vpbroadcastd %%xmm31, %%zmm" D "\n\t"
+#define OP_BCSTM(D) "vpbroadcastd (%1), %%zmm" D "\n\t"
+/* the broadcast folded into the multiply: what a tile does when a broadcast feeds one vpdpbusd */
+#define OP_DPEMB(D) "vpdpbusd (%1)%{1to16%}, %%zmm31, %%zmm" D "\n\t"
 
 #define QK_LO10(OP) OP("0") OP("1") OP("2") OP("3") OP("4") OP("5") OP("6") OP("7") OP("8") OP("9")
 #define QK_HI10(OP) OP("10") OP("11") OP("12") OP("13") OP("14") OP("15") OP("16") OP("17") OP("18") OP("19")
@@ -73,7 +78,7 @@ QK_TIMED(qk_cal, QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 QK_A10 
     X(DPBUSD, "vpdpbusd", 0) X(BF16, "vdpbf16ps", 1) X(FMA, "vfmadd231ps", 0) X(MUL, "vmulps", 0) \
     X(ADD, "vaddps", 0) X(CVT, "vcvtdq2ps", 0) X(PERM, "vpermps", 0) X(SHUFB, "vpshufb", 0)    \
     X(SXBD, "vpmovsxbd", 0) X(SRL, "vpsrld", 0) X(AND, "vpandd", 0) X(TERN, "vpternlogd", 0)  \
-    X(BCST, "vpbroadcastd", 0)
+    X(BCST, "vpbroadcastd xmm", 0) X(BCSTM, "vpbroadcastd m32", 0) X(DPEMB, "vpdpbusd m32{1to16}", 0)
 
 #define QK_ALONE(N, NAME, BF) QK_TIMED(qk_alone_##N, QK_LO10(OP_##N))
 QK_OPS(QK_ALONE)
