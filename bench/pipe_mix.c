@@ -1,8 +1,8 @@
 /* qkern-pipe-mix: which AVX-512 operations a core can issue beside its multiply pipe.
  *
  * The floors in docs/performance-x86.md count "pipe cycles": on Zen 4 vpdpbusd, vdpbf16ps
- * and vfmadd231ps share one pair of pipes, while the nibble unpacking (vpsrld, vpandd,
- * vpternlogd) and vcvtdq2ps issue beside them. That is what bounds a 4-bit GEMV at M = 8
+ * and vfmadd231ps share one pair of pipes, while the nibble unpacking (vpsrld, vpandd; and
+ * vpternlogd at a GEMV tile's 1 per 8 multiplies, not at 1:1) and vcvtdq2ps issue beside them. That is what bounds a 4-bit GEMV at M = 8
  * (16 vpdpbusd per 64 B of nibbles) far under the read bandwidth, and no kernel can do
  * better than this probe says. Run it on a new CPU before trusting those floors there.
  *
@@ -17,7 +17,6 @@
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 #define QK_ITERS 4000000L

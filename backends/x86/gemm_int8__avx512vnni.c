@@ -740,7 +740,7 @@ static void qk_q8_q4_4x2_asm(const qk_x86_packed *P, const uint8_t *act, size_t 
     "vmovaps %%zmm14, 384(%[out])\n\t vmovaps %%zmm15, 448(%[out])\n\t"
 #define QK_G8_CLOBBER                                                                                         \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",   \
-        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm24", "xmm25", "cc", "memory"
+        "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm21", "xmm24", "xmm25", "cc", "memory"
 
 /* n groups of one panel (from w; signed activation columns from x0, the rows' group
  * records {−128·Σ qx, d} from d0, both in the signed part of the rows, x86.h) added to the
