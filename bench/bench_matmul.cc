@@ -217,6 +217,13 @@ void bm_matmul(benchmark::State &st, std::string backend, Mode md, QkbCase c, in
     const double bytes = (double)p.q_bytes + (double)c.m * (double)c.s.k * sizeof(float);
     qkb_matmul_counters(st, md.peak, threads, c.m, c.s.n, c.s.k, bytes, timer);
     st.counters["rotated_MiB"] = (double)(rot * p.q_bytes) / (1 << 20);
+    if (c.m <= 8) { // the GEMVs stream their weights: the read ceiling of this minute too
+        const double beside = qkb_read_beside(threads);
+        if (beside > 0) {
+            st.counters["read_beside_GB/s"] = beside / 1e9;
+            st.counters["beside_pct"] = 100.0 * st.counters["GB/s"].value * 1e9 / beside;
+        }
+    }
     st.SetLabel(p.kernel);
 }
 
@@ -226,6 +233,7 @@ void bm_unavailable(benchmark::State &st, std::string why) { skip(st, why); }
 
 void qkb_release_matmul_pool() {
     free_pool();
+    qkb_release_beside_buffer();
     qkb_free(g_x, g_x_elems * sizeof(float));
     qkb_free(g_y, g_y_elems * sizeof(float));
     g_x = g_y = nullptr;

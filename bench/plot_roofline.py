@@ -74,12 +74,20 @@ def load(path):
         parts, fields = parse_name(b["name"])
         r = {"name": b["name"], "parts": parts, "fields": fields, "label": b.get("label", ""),
              "error": b.get("error_message") if b.get("error_occurred") else None}
-        for c in ("GOPS", "GB/s", "roof_GOPS", "roof_pct", "AI", "roof_GB/s", "cpu_pct", "rotated_MiB"):
+        for c in ("GOPS", "GB/s", "roof_GOPS", "roof_pct", "AI", "roof_GB/s", "cpu_pct", "rotated_MiB",
+                  "read_beside_GB/s", "beside_pct"):
             if c in b:
                 r[c] = b[c]
         r["threads"] = int(fields.get("threads", b.get("threads", 1)))
         rows.append(r)
     return ctx, ceilings, rows
+
+
+def beside(r):
+    """The row's GB/s against the read probe run right after it (M ≤ 8 rows), with that probe."""
+    if "beside_pct" not in r:
+        return "–"
+    return f"{fnum(r['beside_pct'])} ({fnum(r['read_beside_GB/s'])})"
 
 
 def shape_of(r):
@@ -158,9 +166,13 @@ def build_tables(ctx, ceilings, rows):
     if mm:
         out.append("### Matmul Y = X·Wᵀ (GOPS = 2·M·N·K / time; roofline = min(peak, read BW × ops / bytes))")
         out.append("")
+        if any("beside_pct" in r for r in mm):
+            out.append("\"% of read beside\" (M ≤ 8): the row's GB/s against a read probe run right after it with the "
+                       "same threads, the ceiling of that minute; the roofline's read is the run's one probe.")
+            out.append("")
         out.append("| kernel | backend | W × A | M×N×K | threads | GOPS | GB/s | roofline GOPS | % of roofline | "
-                   "peer | peer GOPS | qkern / peer | CPU share |")
-        out.append("|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+                   "% of read beside | peer | peer GOPS | qkern / peer | CPU share |")
+        out.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
         for r in mm:
             f = r["fields"]
             shape = shape_of(r)
@@ -176,7 +188,7 @@ def build_tables(ctx, ceilings, rows):
             out.append(f"| {r['label']} | {r['parts'][1]} | {f.get('w')} × {f.get('a')} | "
                        f"{shape[0]}×{shape[1]}×{shape[2]} | {r['threads']} | {fnum(r['GOPS'])} | {fnum(r['GB/s'])} | "
                        f"{fnum(r['roof_GOPS'])} | {fnum(r['roof_pct'])} | "
-                       f"{PEER_TITLES[peer_name]} | "
+                       f"{beside(r)} | {PEER_TITLES[peer_name]} | "
                        f"{fnum(p['GOPS']) if p else '–'} | {fnum(ratio) if ratio else '–'} | {cpu(r)} |")
         out.append("")
     if peers:

@@ -87,6 +87,10 @@ double qkb_run_compute_probe(const QkbProbe &p, int threads, double min_seconds,
                              double *share_out);
 // Bytes/s of one pass over the probe buffer (read) or half of it into the other half (copy).
 double qkb_run_read_probe(int threads, double *seconds_out, double *share_out);
+// Read bandwidth (bytes/s) right now with `threads` threads over a buffer of its own: the
+// ceiling beside a memory-bound row (bench_matmul.cc); 0 if it cannot allocate.
+double qkb_read_beside(int threads);
+void qkb_release_beside_buffer();
 double qkb_run_copy_probe(int threads, double *seconds_out, double *share_out);
 void qkb_register_roofline();
 
