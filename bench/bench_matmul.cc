@@ -217,7 +217,8 @@ void bm_matmul(benchmark::State &st, std::string backend, Mode md, QkbCase c, in
     const double bytes = (double)p.q_bytes + (double)c.m * (double)c.s.k * sizeof(float);
     qkb_matmul_counters(st, md.peak, threads, c.m, c.s.n, c.s.k, bytes, timer);
     st.counters["rotated_MiB"] = (double)(rot * p.q_bytes) / (1 << 20);
-    if (c.m <= 8) { // the GEMVs stream their weights: the read ceiling of this minute too
+    if (c.m <= 8) { // the GEMVs stream their weights: the read ceiling of this minute too (after the
+                    // counters: the timer still runs)
         const double beside = qkb_read_beside(threads);
         if (beside > 0) {
             st.counters["read_beside_GB/s"] = beside / 1e9;

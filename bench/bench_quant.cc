@@ -141,6 +141,11 @@ void bm_quant(benchmark::State &st, std::string backend, QuantCase c, bool dequa
     st.counters["Melem/s"] = (double)kRows * kCols * (double)st.iterations() / secs / 1e6;
     st.counters["threads"] = threads;
     qkb_cpu_counter(st, threads, timer);
+    const double beside = qkb_copy_beside(threads); // after the counters: the timer still runs
+    if (beside > 0) {
+        st.counters["copy_beside_GB/s"] = beside / 1e9;
+        st.counters["beside_pct"] = 100.0 * gbs * 1e9 / beside;
+    }
     st.SetLabel(kn.empty() ? backend : kn);
 }
 
@@ -152,6 +157,7 @@ void bm_unavailable(benchmark::State &st, std::string why) {
 }  // namespace
 
 void qkb_release_quant_buffers() {
+    qkb_release_beside_buffer();
     for (auto &kv : g_q) free_qbuf(kv.second);
     g_q.clear();
     qkb_free(g_src, kF32Bytes);

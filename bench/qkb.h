@@ -90,6 +90,7 @@ double qkb_run_read_probe(int threads, double *seconds_out, double *share_out);
 // Read bandwidth (bytes/s) right now with `threads` threads over a buffer of its own: the
 // ceiling beside a memory-bound row (bench_matmul.cc); 0 if it cannot allocate.
 double qkb_read_beside(int threads);
+double qkb_copy_beside(int threads); // the same for copy (read + write), beside a dequantize row
 void qkb_release_beside_buffer();
 double qkb_run_copy_probe(int threads, double *seconds_out, double *share_out);
 void qkb_register_roofline();

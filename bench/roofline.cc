@@ -219,7 +219,7 @@ double qkb_run_read_probe(int threads, double *seconds_out, double *share_out) {
     return (double)n / s;
 }
 
-// The read ceiling of a memory-bound row's own minute: this host's 2-thread bandwidth moves
+// The read (copy) ceiling of a memory-bound row's own minute: this host's 2-thread bandwidth moves
 // between about 36 and 66 GB/s from one minute to the next (docs/performance.md), so the
 // run's one read probe can belong to another mode than a row measured later. Best of
 // three passes over a 256 MiB buffer (beyond any L3 here) with the row's thread count,
@@ -245,6 +245,22 @@ double qkb_read_beside(int threads) {
             g_sink += rf.fn(buf + lo, hi - lo);
         });
         best = std::max(best, (double)kBesideBytes / s);
+    }
+    return best;
+}
+
+double qkb_copy_beside(int threads) {
+    if (!g_beside && qkb_read_beside(1) == 0) return 0; // allocates and fills it
+    unsigned char *buf = static_cast<unsigned char *>(g_beside);
+    const size_t half = kBesideBytes / 2;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double s = timed_parallel(threads, [&](int tid) {
+            size_t lo, hi;
+            slice(half, tid, threads, &lo, &hi);
+            std::memcpy(buf + half + lo, buf + lo, hi - lo);
+        });
+        best = std::max(best, 2.0 * (double)half / s);
     }
     return best;
 }
