@@ -205,15 +205,29 @@ double qkb_run_compute_probe(const QkbProbe &p, int threads, double min_seconds,
     return best;
 }
 
-double qkb_run_read_probe(int threads, double *seconds_out, double *share_out) {
-    size_t n;
-    const unsigned char *buf = static_cast<const unsigned char *>(probe_buffer(&n));
+namespace {
+// One timed pass: `threads` threads each read (copy) their page-aligned slice of buf.
+double read_pass(const unsigned char *buf, size_t n, int threads) {
     ReadFn rf = read_fn();
-    double s = timed_parallel(threads, [&](int tid) {
+    return timed_parallel(threads, [&](int tid) {
         size_t lo, hi;
         slice(n, tid, threads, &lo, &hi);
         g_sink += rf.fn(buf + lo, hi - lo);
     });
+}
+double copy_pass(unsigned char *buf, size_t half, int threads) { // buf[0, half) → buf[half, 2·half)
+    return timed_parallel(threads, [&](int tid) {
+        size_t lo, hi;
+        slice(half, tid, threads, &lo, &hi);
+        std::memcpy(buf + half + lo, buf + lo, hi - lo);
+    });
+}
+}  // namespace
+
+double qkb_run_read_probe(int threads, double *seconds_out, double *share_out) {
+    size_t n;
+    const unsigned char *buf = static_cast<const unsigned char *>(probe_buffer(&n));
+    double s = read_pass(buf, n, threads);
     if (seconds_out) *seconds_out = s;
     if (share_out) *share_out = g_last_share;
     return (double)n / s;
@@ -225,43 +239,30 @@ double qkb_run_read_probe(int threads, double *seconds_out, double *share_out) {
 // three passes over a 256 MiB buffer (beyond any L3 here) with the row's thread count,
 // kept apart from the probe buffer so that it lives beside the matmul pool.
 namespace {
-void *g_beside = nullptr;
+unsigned char *g_beside = nullptr;
 const size_t kBesideBytes = size_t(256) << 20;
+
+unsigned char *beside_buffer() {
+    if (!g_beside) {
+        g_beside = static_cast<unsigned char *>(qkb_alloc(kBesideBytes, true));
+        if (g_beside) qkb_fill_bytes(g_beside, kBesideBytes, 0xbe51de);
+    }
+    return g_beside;
+}
 }  // namespace
 
 double qkb_read_beside(int threads) {
-    if (!g_beside) {
-        g_beside = qkb_alloc(kBesideBytes, true);
-        if (!g_beside) return 0;
-        qkb_fill_bytes(g_beside, kBesideBytes, 0xbe51de);
-    }
-    const unsigned char *buf = static_cast<const unsigned char *>(g_beside);
-    ReadFn rf = read_fn();
+    const unsigned char *buf = beside_buffer();
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double s = timed_parallel(threads, [&](int tid) {
-            size_t lo, hi;
-            slice(kBesideBytes, tid, threads, &lo, &hi);
-            g_sink += rf.fn(buf + lo, hi - lo);
-        });
-        best = std::max(best, (double)kBesideBytes / s);
-    }
+    for (int rep = 0; buf && rep < 3; rep++) best = std::max(best, (double)kBesideBytes / read_pass(buf, kBesideBytes, threads));
     return best;
 }
 
 double qkb_copy_beside(int threads) {
-    if (!g_beside && qkb_read_beside(1) == 0) return 0; // allocates and fills it
-    unsigned char *buf = static_cast<unsigned char *>(g_beside);
+    unsigned char *buf = beside_buffer();
     const size_t half = kBesideBytes / 2;
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double s = timed_parallel(threads, [&](int tid) {
-            size_t lo, hi;
-            slice(half, tid, threads, &lo, &hi);
-            std::memcpy(buf + half + lo, buf + lo, hi - lo);
-        });
-        best = std::max(best, 2.0 * (double)half / s);
-    }
+    for (int rep = 0; buf && rep < 3; rep++) best = std::max(best, 2.0 * (double)half / copy_pass(buf, half, threads));
     return best;
 }
 
@@ -274,11 +275,7 @@ double qkb_run_copy_probe(int threads, double *seconds_out, double *share_out) {
     size_t n;
     unsigned char *buf = static_cast<unsigned char *>(probe_buffer(&n));
     size_t half = n / 2 / 4096 * 4096;
-    double s = timed_parallel(threads, [&](int tid) {
-        size_t lo, hi;
-        slice(half, tid, threads, &lo, &hi);
-        std::memcpy(buf + half + lo, buf + lo, hi - lo);
-    });
+    double s = copy_pass(buf, half, threads);
     if (seconds_out) *seconds_out = s;
     if (share_out) *share_out = g_last_share;
     return 2.0 * (double)half / s;
