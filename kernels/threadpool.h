@@ -6,7 +6,8 @@
 
 typedef struct qk_pool qk_pool;
 
-/* threads - 1 workers are started; the caller is the last one. NULL on failure. */
+/* threads - 1 workers are started; the caller makes up the count (thread 0 below). NULL on
+ * failure. */
 qk_pool *qk_pool_create(int threads);
 void qk_pool_destroy(qk_pool *pool);
 /* fn(arg, i) for i in [0, n); returns when every task is done. Thread t (the caller is

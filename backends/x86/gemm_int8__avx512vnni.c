@@ -1337,6 +1337,19 @@ void qk_x86_prepare_llm__avx512vnni(const qk_x86_packed *P, const float *x, int6
     }
 }
 
+/* R rows (x's gathered outliers at xo, stride ldo) meet c decoded outlier weight vectors,
+ * and add to 16 columns of y: one FMA chain per row, so four rows keep four going. */
+static inline __attribute__((always_inline)) void qk_llm_outlier_rows(const __m512 *w, int c, const float *xo, int ldo,
+                                                                      float *y, int64_t ldy, __mmask16 lm, const int R) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int j = 0; j < c; j++)
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xo[i * ldo + j]), w[j], acc[i]);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+        _mm512_mask_storeu_ps(y + i * ldy, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, y + i * ldy), acc[i]));
+}
+
 /* y += Σ_{k outlier} x[m][k]·deq(W)[n][k] over the front end's outlier list: each panel's
  * outlier weights are decoded once per chunk of the list and block of rows (deq = q·s_n
  * exactly as the scalar dequantiser, then the f32 product, in ascending k), then every row
@@ -1369,24 +1382,8 @@ void qk_x86_llm_outliers__avx512vnni(const qk_x86_packed *P, const float *x, int
                     w[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw);
                 }
                 int r = 0;
-                for (; r + 4 <= rows; r += 4) {
-                    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-                    for (int j = 0; j < c; j++)
-#pragma GCC unroll 4
-                        for (int i = 0; i < 4; i++)
-                            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xo[(r + i) * CHUNK + j]), w[j], acc[i]);
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++) {
-                        float *yr = y + (mb + r + i) * ldy + nn;
-                        _mm512_mask_storeu_ps(yr, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, yr), acc[i]));
-                    }
-                }
-                for (; r < rows; r++) {
-                    __m512 acc = _mm512_setzero_ps();
-                    for (int j = 0; j < c; j++) acc = _mm512_fmadd_ps(_mm512_set1_ps(xo[r * CHUNK + j]), w[j], acc);
-                    float *yr = y + (mb + r) * ldy + nn;
-                    _mm512_mask_storeu_ps(yr, lm, _mm512_add_ps(_mm512_maskz_loadu_ps(lm, yr), acc));
-                }
+                for (; r + 4 <= rows; r += 4) qk_llm_outlier_rows(w, c, xo + r * CHUNK, CHUNK, y + (mb + r) * ldy + nn, ldy, lm, 4);
+                for (; r < rows; r++) qk_llm_outlier_rows(w, c, xo + r * CHUNK, CHUNK, y + (mb + r) * ldy + nn, ldy, lm, 1);
             }
         }
     }
